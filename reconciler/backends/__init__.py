@@ -1,0 +1,47 @@
+"""Registry backends, picked by the scheme of the registry URL."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import RegistryError
+from .base import Registry
+
+DEFAULT_REGISTRY = "sqlite:///.reconciler/registry.db"
+
+# scheme -> "module:factory"; adding a backend is one module and one line here.
+BACKENDS = {
+    "sqlite": "reconciler.backends.sqlite:open_sqlite",
+    "postgresql": "reconciler.backends.postgres:open_postgres",
+    "postgres": "reconciler.backends.postgres:open_postgres",
+}
+
+
+def open_registry(url: str, *, writable: bool) -> Registry:
+    """Open the registry named by URL; read-only opens never create anything."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    target = BACKENDS.get(scheme)
+    if target is None:
+        known = "sqlite:///PATH, postgresql://..."
+        raise RegistryError(
+            f"unsupported registry URL '{redact_url(url)}' (expected one of: {known})"
+        )
+    module, factory = target.split(":")
+    registry: Registry = getattr(import_module(module), factory)(url, writable=writable)
+    return registry
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, fit for output and error messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable URL)"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))

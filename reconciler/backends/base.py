@@ -1,0 +1,88 @@
+"""The one small interface every registry backend implements, and the values it exchanges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..models import Record
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """A record to register; `connection` holds resolved secrets and never leaves the backend."""
+
+    id: str
+    name: str
+    source_type: str
+    connection: dict[str, Any] = field(repr=False)
+    description: str
+    tags: list[str]
+    managed_by: str
+    last_applied: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordUpdate:
+    record: NewRecord
+    expected_version: int
+
+
+@dataclass(frozen=True)
+class RecordDelete:
+    id: str
+    name: str
+    expected_version: int
+
+
+@dataclass(frozen=True)
+class Writes:
+    creates: list[NewRecord] = field(default_factory=list)
+    updates: list[RecordUpdate] = field(default_factory=list)
+    deletes: list[RecordDelete] = field(default_factory=list)
+
+
+@dataclass
+class RunEntry:
+    """One row of the run log: who applied what, when, and how it ended."""
+
+    id: str
+    owner: str
+    actor: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    outcome: str = "running"
+    message: str = ""
+
+
+class Registry(Protocol):
+    """A live registry. Writes are all-or-nothing and check each record's version."""
+
+    display_url: str
+
+    def list_records(self) -> list[Record]:
+        """Every record, in one query; an uninitialised registry has none."""
+        ...
+
+    def init(self) -> int:
+        """Create or migrate the registry's tables; returns how many migrations ran."""
+        ...
+
+    def apply(self, writes: Writes, run: RunEntry) -> None:
+        """Write creates, then updates, then deletes, and the run entry, in one transaction.
+
+        Raises StaleRecordError (and writes nothing) if any record's version moved.
+        """
+        ...
+
+    def record_run(self, run: RunEntry) -> None:
+        """Log a run that did not apply (failed or refused)."""
+        ...
+
+    def list_runs(self, limit: int = 20) -> list[RunEntry]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,52 @@
+"""One report model, several renderers: the engine builds a Report, a renderer prints it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Problem
+from ..models import ApplyResult, Plan
+
+FORMAT_VERSION = "1.0"
+FORMATS = ("text", "json", "markdown")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one run of the reconciler found and did."""
+
+    registry: str
+    sources_dir: str
+    dry_run: bool
+    plan: Plan | None = None
+    result: ApplyResult | None = None
+    problems: list[Problem] = field(default_factory=list)
+    sources: int = 0
+
+
+def render(fmt: str, report: Report, *, color: bool = False) -> str:
+    if fmt == "json":
+        from .json import render_json
+
+        return render_json(report)
+    if fmt == "markdown":
+        from .markdown import render_markdown
+
+        return render_markdown(report)
+    from .text import render_text
+
+    return render_text(report, color=color)
+
+
+def show(value: Any) -> str:
+    """A value as a reviewer reads it in a diff: strings quoted, lists and maps as JSON."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def summary_line(plan: Plan) -> str:
+    return (
+        f"Plan: {plan.count('create')} to create, {plan.count('update')} to update, "
+        f"{plan.count('delete')} to delete."
+    )

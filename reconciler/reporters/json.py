@@ -1,0 +1,64 @@
+"""Machine output: a stable, versioned object (see README, "JSON output")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..models import Change
+from . import FORMAT_VERSION, Report
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "kind": "plan" if report.dry_run else "apply",
+        "registry": report.registry,
+        "sources_dir": report.sources_dir,
+        "valid": not report.problems,
+    }
+    if report.problems:
+        out["problems"] = [
+            {"file": p.file, "line": p.line, "message": p.message} for p in report.problems
+        ]
+        return out
+    plan = report.plan
+    assert plan is not None
+    out["owner"] = plan.owner
+    out["prune"] = plan.prune
+    out["summary"] = {
+        "create": plan.count("create"),
+        "update": plan.count("update"),
+        "delete": plan.count("delete"),
+        "noop": plan.count("noop"),
+        "unmanaged": len(plan.unmanaged),
+        "orphaned": len(plan.orphans),
+        "blocked": len(plan.blocked),
+    }
+    out["changes"] = [_change(c) for c in plan.pending]
+    out["unmanaged"] = [u.model_dump() for u in plan.unmanaged]
+    out["orphans"] = [o.model_dump() for o in plan.orphans]
+    out["blocked"] = [b.model_dump() for b in plan.blocked]
+    r = report.result
+    out["applied"] = (
+        None
+        if r is None
+        else {"run_id": r.run_id, "created": r.created, "updated": r.updated, "deleted": r.deleted}
+    )
+    return out
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report_dict(report), indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _change(change: Change) -> dict[str, Any]:
+    return {
+        "action": change.action,
+        "name": change.name,
+        "source_type": change.source_type,
+        "record_id": change.record_id,
+        "file": change.file,
+        "line": change.line,
+        "fields": [f.model_dump() for f in change.fields],
+    }

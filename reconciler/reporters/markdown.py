@@ -1,0 +1,71 @@
+"""The plan as a pull-request comment: a summary table, then collapsible details per source."""
+
+from __future__ import annotations
+
+from ..models import Change
+from . import Report, show, summary_line
+
+_ICON = {"create": "➕ create", "update": "✏️ update", "delete": "🗑️ delete"}
+
+
+def render_markdown(report: Report) -> str:
+    title = "reconciler plan" if report.dry_run else "reconciler apply"
+    out = [f"### {title}", ""]
+    if report.problems:
+        out.append(f"**{len(report.problems)} problem(s) in manifests; nothing was written.**")
+        out.append("")
+        out.extend(f"- `{p.file}:{p.line}`: {p.message}" for p in report.problems)
+        return "\n".join(out) + "\n"
+    plan = report.plan
+    assert plan is not None
+    result = report.result
+    if result is not None:
+        head = (
+            f"Applied: {result.created} created, {result.updated} updated, "
+            f"{result.deleted} deleted."
+        )
+    elif not plan.has_changes and not plan.blocked:
+        head = "No changes. The registry matches the manifests."
+    else:
+        head = summary_line(plan)
+    out.append(f"**{head}** Owner `{plan.owner}`, registry `{report.registry}`.")
+    out.append("")
+    if plan.pending or plan.blocked:
+        out += ["| Action | Source | Type | Fields |", "|---|---|---|---|"]
+        out += [
+            f"| {_ICON[c.action]} | `{c.name}` | {c.source_type} | {len(c.fields)} |"
+            for c in plan.pending
+        ]
+        out += [f"| ⛔ blocked | `{b.name}` | | {b.reason} |" for b in plan.blocked]
+        out.append("")
+    for change in plan.pending:
+        out.extend(_details(change))
+    if plan.unmanaged:
+        names = ", ".join(f"`{u.name}`" for u in plan.unmanaged)
+        out.append(f"Unmanaged (not owned by `{plan.owner}`, never touched): {names}")
+        out.append("")
+    if plan.orphans:
+        names = ", ".join(f"`{o.name}`" for o in plan.orphans)
+        out.append(f"Owned records without a manifest (deleted only with `--prune`): {names}")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def _details(change: Change) -> list[str]:
+    if not change.fields and change.action != "delete":
+        return []
+    lines = [
+        f"<details><summary><code>{change.name}</code> — {change.action}</summary>",
+        "",
+        "```diff",
+    ]
+    if change.action == "delete":
+        lines.append(f"- {change.name} (id {change.record_id})")
+    for field in change.fields:
+        if change.action == "create":
+            lines.append(f"+ {field.path}: {show(field.new)}")
+        else:
+            lines.append(f"- {field.path}: {show(field.old)}")
+            lines.append(f"+ {field.path}: {show(field.new)}")
+    lines += ["```", "", "</details>", ""]
+    return lines

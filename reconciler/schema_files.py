@@ -1,0 +1,86 @@
+"""The packaged JSON Schemas: one validator for whole manifests, and per-type connection facts.
+
+The same files are what editors use (`# yaml-language-server: $schema=...`), so the CLI and an
+editor can never disagree about what is valid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+SOURCE_SCHEMA = "source.schema.json"
+# A base for resolving the relative $refs between the packaged files in memory.
+_BASE_URI = "https://schemas.reconciler.invalid/"
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """What canonicalisation and redaction need to know about one source_type's connection."""
+
+    source_type: str
+    defaults: dict[str, Any]
+    integer_fields: frozenset[str]
+    sensitive_fields: frozenset[str]
+
+
+def schema_dir() -> Path:
+    """Where the schema files are installed (a real directory, wheel or editable install)."""
+    return Path(str(resources.files("reconciler.schemas")))
+
+
+@cache
+def load_schemas() -> dict[str, dict[str, Any]]:
+    root = resources.files("reconciler.schemas")
+    out: dict[str, dict[str, Any]] = {}
+    for entry in root.iterdir():
+        if entry.name.endswith(".schema.json"):
+            out[entry.name] = json.loads(entry.read_text(encoding="utf-8"))
+    return out
+
+
+def source_types() -> tuple[str, ...]:
+    return tuple(load_schemas()[SOURCE_SCHEMA]["properties"]["source_type"]["enum"])
+
+
+@cache
+def connection_specs() -> dict[str, ConnectionSpec]:
+    schemas = load_schemas()
+    specs: dict[str, ConnectionSpec] = {}
+    for source_type in source_types():
+        props: dict[str, Any] = schemas[f"{source_type}.connection.schema.json"]["properties"]
+        specs[source_type] = ConnectionSpec(
+            source_type=source_type,
+            defaults={k: v["default"] for k, v in props.items() if "default" in v},
+            integer_fields=frozenset(
+                k for k, v in props.items() if "integer" in _types(v.get("type"))
+            ),
+            sensitive_fields=frozenset(k for k, v in props.items() if v.get("x-sensitive")),
+        )
+    return specs
+
+
+def _types(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+@cache
+def manifest_validator() -> Any:
+    """A compiled validator for a whole manifest, built once and reused for every document."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    schemas = load_schemas()
+    registry: Registry[Any] = Registry().with_resources(
+        (_BASE_URI + name, Resource.from_contents(body, default_specification=DRAFT202012))
+        for name, body in schemas.items()
+    )
+    root = dict(schemas[SOURCE_SCHEMA], **{"$id": _BASE_URI + SOURCE_SCHEMA})
+    return Draft202012Validator(root, registry=registry)
