@@ -28,7 +28,7 @@ class Report:
 
 def render(fmt: str, report: Report, *, color: bool = False) -> str:
     if fmt == "json":
-        from .json import render_json
+        from .json_report import render_json
 
         return render_json(report)
     if fmt == "markdown":

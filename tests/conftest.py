@@ -1,0 +1,115 @@
+"""Real parts for every test: SQLite files in tmp dirs and a real PostgreSQL server.
+
+The server is started by the test session itself (the `pgserver` wheel ships PostgreSQL's
+binaries), so `pytest` on a fresh machine needs nothing else. RECONCILER_TEST_PG points the
+suite at an existing server instead. Each test gets its own database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("RECONCILER_TEST_PG")
+    if url:
+        yield url
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty database on the real server, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield with_database(pg_server_url, name)
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry' / 'registry.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+def insert_raw(url: str, name: str, *, managed_by: str | None = None) -> str:
+    """Register a source behind the reconciler's back, as a person or another tool would."""
+    record_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    values: tuple[Any, ...] = (
+        record_id,
+        name,
+        "csv",
+        json.dumps({"file_path": "/data/by-hand.csv"}),
+        "registered by hand",
+        json.dumps(["manual"]),
+        "alice",
+        now.isoformat(),
+        managed_by,
+        now.isoformat(),
+    )
+    sql = (
+        "INSERT INTO sources (id, name, source_type, connection, description, tags, "
+        "registered_by, registered_at, managed_by, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url[len("sqlite:///") :]) as conn:
+            conn.execute(sql, values)
+    else:
+        with psycopg.connect(url) as conn:
+            conn.execute(sql.replace("?", "%s"), values)
+    return record_id
+
+
+def snapshot(url: str) -> Any:
+    """Everything the registry holds, to prove that a refused run changed nothing."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        return path.read_bytes() if path.exists() else None
+    with psycopg.connect(url) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )
+        ]
+        return {
+            t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"').fetchall())) for t in tables
+        }
+
+
+def sql_rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url[len("sqlite:///") :]) as conn:
+            return conn.execute(query).fetchall()
+    with psycopg.connect(url) as conn:
+        return conn.execute(query).fetchall()
