@@ -91,10 +91,16 @@ def insert_raw(url: str, name: str, *, managed_by: str | None = None) -> str:
 
 
 def snapshot(url: str) -> Any:
-    """Everything the registry holds, to prove that a refused run changed nothing."""
+    """Every row the registry holds, to prove that a refused run changed nothing."""
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
-        return path.read_bytes() if path.exists() else None
+        if not path.exists():
+            return None
+        with sqlite3.connect(path) as conn:
+            tables = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+            return {t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"'))) for t in tables}
     with psycopg.connect(url) as conn:
         tables = [
             r[0]
@@ -105,6 +111,16 @@ def snapshot(url: str) -> Any:
         return {
             t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"').fetchall())) for t in tables
         }
+
+
+def file_bytes(url: str) -> dict[str, bytes]:
+    """The SQLite registry's files (database, WAL) byte for byte; empty for other backends."""
+    if not url.startswith("sqlite:///"):
+        return {}
+    folder = Path(url[len("sqlite:///") :]).parent
+    if not folder.exists():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
 def sql_rows(url: str, query: str) -> list[tuple[Any, ...]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import insert_raw, snapshot, sql_rows
+from conftest import file_bytes, insert_raw, snapshot, sql_rows
 
 from reconciler.cli import cli
 
@@ -168,7 +168,7 @@ def test_invalid_manifests_write_nothing_on_either_backend(
     registry_url: str, sources: Path
 ) -> None:
     reconcile(registry=registry_url, sources=sources)
-    before = snapshot(registry_url)
+    before, before_bytes = snapshot(registry_url), file_bytes(registry_url)
     (sources / "bad.yaml").write_text("name: bad\nsource_type: mysql\nconnection: {}\n")
     (sources / "worse.yaml").write_text(
         "name: worse\nsource_type: postgres\nconnection:\n  host: h\n  port: abc\n"
@@ -191,6 +191,7 @@ def test_invalid_manifests_write_nothing_on_either_backend(
     assert "hunter2" not in result.stderr + result.stdout
     assert lines[-1] == "error: 4 problems in manifests; nothing was written"
     assert snapshot(registry_url) == before
+    assert file_bytes(registry_url) == before_bytes
 
 
 def test_missing_secret_fails_before_any_write(registry_url: str, sources: Path) -> None:
