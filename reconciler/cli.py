@@ -5,253 +5,351 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from .backends import DEFAULT_REGISTRY, open_registry, redact_url
-from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, InvalidManifests, ReconcilerError
+from .backends import DEFAULT_REGISTRY, redact_url
+from .errors import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    InvalidManifests,
+    ReconcilerError,
+)
+from .reconcile import Options, Outcome
 from .reporters import FORMATS, Report, render
+from .secrets import REDACTOR
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Option values given on the command line win; then these variables; then the defaults.
+ENV = {"registry": "RECONCILER_REGISTRY", "owner": "RECONCILER_OWNER"}
+DEFAULTS: dict[str, Any] = {
+    "sources_dir": Path("sources.d"),
+    "registry": DEFAULT_REGISTRY,
+    "owner": "reconciler",
+    "output": "text",
+    "max_deletes": 10,
+    "lock_timeout": 60.0,
+}
 
 
-@dataclass
-class Settings:
-    sources_dir: Path
-    registry: str
-    owner: str
-    output: str
-    prune: bool
-    dry_run: bool
-    detailed_exitcode: bool
+class UsageError(click.UsageError):
+    """Usage errors exit 1, not click's 2: 2 means "changes pending" to our CI users."""
+
+    exit_code = EXIT_ERROR
 
 
-_OPTIONS: list[Callable[[F], F]] = [
-    click.option(
-        "--sources-dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=None,
-        help="Directory of *.yaml/*.yml manifests, read recursively.  [default: sources.d]",
+class _UsageExit1:
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)  # type: ignore[misc,no-any-return]
+        except click.UsageError as exc:
+            raise UsageError(exc.message, exc.ctx) from None
+
+
+class Command(_UsageExit1, click.Command):
+    pass
+
+
+class Group(_UsageExit1, click.Group):
+    command_class = Command
+    group_class = type
+
+
+def _opt(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    return click.option(*decls, default=None, **attrs)
+
+
+SOURCES = _opt(
+    "--sources-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory of *.yaml/*.yml manifests, read recursively.  [default: sources.d]",
+)
+REGISTRY = _opt(
+    "--registry",
+    help="Registry URL: sqlite:///PATH or postgresql://...  "
+    f"[env: RECONCILER_REGISTRY; default: {DEFAULT_REGISTRY}]",
+)
+OWNER = _opt(
+    "--owner",
+    help="Owner id stored on the records this reconciler manages; records of other owners are "
+    "never touched.  [env: RECONCILER_OWNER; default: reconciler]",
+)
+OUTPUT = _opt("--output", "-o", type=click.Choice(FORMATS), help="Output format.  [default: text]")
+PLAN_OPTIONS: list[Callable[[F], F]] = [
+    _opt("--prune", is_flag=True, help="Also delete owned records whose manifest is gone."),
+    _opt(
+        "--max-deletes",
+        type=click.IntRange(min=0),
+        help="With --prune: refuse to delete more than N records.  [default: 10]",
     ),
-    click.option(
-        "--registry",
-        envvar="RECONCILER_REGISTRY",
-        default=None,
-        help=f"Registry URL: sqlite:///PATH or postgresql://...  [env: RECONCILER_REGISTRY; "
-        f"default: {DEFAULT_REGISTRY}]",
-    ),
-    click.option(
-        "--owner",
-        envvar="RECONCILER_OWNER",
-        default=None,
-        help="Owner id stored on the records this reconciler manages; records of other owners "
-        "are never touched.  [env: RECONCILER_OWNER; default: reconciler]",
-    ),
-    click.option(
-        "--output",
-        "-o",
-        type=click.Choice(FORMATS),
-        default=None,
-        help="Output format.  [default: text]",
-    ),
-    click.option(
-        "--prune",
+    _opt(
+        "--force-deletes",
         is_flag=True,
-        default=None,
-        help="Also delete owned records whose manifest is gone (never unowned records).",
+        help="With --prune: delete even past the guard (over --max-deletes, over half of the "
+        "owned records, or an empty sources directory).",
     ),
-    click.option("--dry-run", is_flag=True, default=None, help="Show the plan; write nothing."),
-    click.option(
+    _opt(
+        "--force-conflicts",
+        is_flag=True,
+        help="Apply records changed both in git and outside git (git wins).",
+    ),
+    _opt(
+        "--strict",
+        is_flag=True,
+        help="Fail a plan when a ${env:...}/${file:...} reference cannot be resolved.",
+    ),
+    _opt(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        help="Seconds to wait for another run's lock before giving up.  [default: 60]",
+    ),
+    _opt(
         "--detailed-exitcode",
         is_flag=True,
-        default=None,
         help="With a plan: exit 0 when there is nothing to do, 2 when changes are pending.",
     ),
 ]
 
 
-def run_options(func: F) -> F:
-    for option in reversed(_OPTIONS):
-        func = option(func)
-    return func
+def with_options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
-def _settings(ctx: click.Context, given: dict[str, Any], **forced: Any) -> Settings:
-    """Options may be given before or after the subcommand; the later one wins."""
-    merged = dict(ctx.obj or {}) if isinstance(ctx.obj, dict) else {}
-    merged.update({k: v for k, v in given.items() if v is not None})
-    merged.update(forced)
-    return Settings(
-        sources_dir=merged.get("sources_dir") or Path("sources.d"),
-        registry=merged.get("registry") or DEFAULT_REGISTRY,
-        owner=merged.get("owner") or "reconciler",
-        output=merged.get("output") or "text",
-        prune=bool(merged.get("prune")),
-        dry_run=bool(merged.get("dry_run")),
-        detailed_exitcode=bool(merged.get("detailed_exitcode")),
+def settings(ctx: click.Context, given: dict[str, Any]) -> dict[str, Any]:
+    """Merge: subcommand options, then options before the subcommand, then env, then defaults."""
+    merged: dict[str, Any] = dict(DEFAULTS)
+    for name, var in ENV.items():
+        if os.environ.get(var):
+            merged[name] = os.environ[var]
+    parent = ctx.find_root().params if ctx.parent is not None else {}
+    for source in (parent, given):
+        merged.update({k: v for k, v in source.items() if v is not None})
+    return merged
+
+
+def _color(output: str) -> bool:
+    return output == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def emit(report: Report, output: str) -> None:
+    color = _color(output)
+    click.echo(REDACTOR.scrub(render(output, report, color=color)), nl=False, color=color)
+
+
+def run(
+    action: Callable[[], int],
+    *,
+    output: str = "text",
+    kind: str = "plan",
+    sources_dir: Path | None = None,
+    registry: str = "",
+) -> None:
+    """The one place exceptions become a message and an exit code."""
+    try:
+        code = action()
+    except InvalidManifests as exc:
+        if output != "text":
+            emit(
+                Report(
+                    kind=kind,
+                    registry=redact_url(registry),
+                    sources_dir=(sources_dir or Path()).as_posix(),
+                    problems=exc.problems,
+                ),
+                output,
+            )
+        for problem in exc.problems:
+            click.echo(REDACTOR.scrub(str(problem)), err=True)
+        message = str(exc) if kind != "validate" else str(exc).split(";")[0]
+        click.echo(f"error: {REDACTOR.scrub(message)}", err=True)
+        code = exc.exit_code
+    except ReconcilerError as exc:
+        click.echo(f"error: {REDACTOR.scrub(str(exc))}", err=True)
+        code = exc.exit_code
+    sys.exit(code)
+
+
+def _options(s: dict[str, Any]) -> Options:
+    return Options(
+        sources_dir=s["sources_dir"],
+        registry=s["registry"],
+        owner=s["owner"],
+        prune=bool(s.get("prune")),
+        strict=bool(s.get("strict")),
+        max_deletes=s["max_deletes"],
+        force_deletes=bool(s.get("force_deletes")),
+        force_conflicts=bool(s.get("force_conflicts")),
+        lock_timeout=s["lock_timeout"],
     )
 
 
-def _color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+def _report(kind: str, s: dict[str, Any], outcome: Outcome) -> Report:
+    return Report(
+        kind=kind,
+        registry=outcome.registry,
+        sources_dir=s["sources_dir"].as_posix(),
+        plan=outcome.plan,
+        result=outcome.result,
+        sources=len(outcome.manifests),
+    )
 
 
-def _emit(settings: Settings, report: Report) -> None:
-    color = _color() and settings.output == "text"
-    click.echo(render(settings.output, report, color=color), nl=False, color=color)
-
-
-def _fail(settings: Settings | None, exc: ReconcilerError) -> int:
-    """The one place exceptions become a message and an exit code."""
-    if isinstance(exc, InvalidManifests):
-        if settings is not None and settings.output != "text":
-            report = Report(
-                registry=redact_url(settings.registry),
-                sources_dir=settings.sources_dir.as_posix(),
-                dry_run=settings.dry_run,
-                problems=exc.problems,
-            )
-            _emit(settings, report)
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-    click.echo(f"error: {exc}", err=True)
-    return exc.exit_code
-
-
-def _reconcile(settings: Settings) -> int:
-    from .execution import apply_plan
-    from .manifests import load_manifests
-    from .planning import plan as compute_plan
-
-    # Validate before touching the registry: invalid input must not even open it.
-    manifests = load_manifests(settings.sources_dir)
-    registry = open_registry(settings.registry, writable=not settings.dry_run)
-    try:
-        if not settings.dry_run:
-            registry.init()
-        plan = compute_plan(
-            manifests, registry.list_records(), owner=settings.owner, prune=settings.prune
-        )
-        report = Report(
-            registry=registry.display_url,
-            sources_dir=settings.sources_dir.as_posix(),
-            dry_run=settings.dry_run,
-            plan=plan,
-            sources=len(manifests),
-        )
-        if settings.dry_run:
-            _emit(settings, report)
-            if plan.blocked:
-                return EXIT_ERROR if settings.detailed_exitcode else EXIT_OK
-            return EXIT_CHANGES if settings.detailed_exitcode and plan.has_changes else EXIT_OK
-        result = apply_plan(plan, registry)
-        _emit(settings, replace(report, result=result))
-        return EXIT_OK
-    finally:
-        registry.close()
-
-
-def _run(
-    ctx: click.Context, given: dict[str, Any], action: Callable[[Settings], int], **forced: Any
+def _reconcile(
+    s: dict[str, Any], *, dry_run: bool, out: Path | None = None, plan_file: Path | None = None
 ) -> None:
-    settings: Settings | None = None
-    try:
-        settings = _settings(ctx, given, **forced)
-        code = action(settings)
-    except ReconcilerError as exc:
-        code = _fail(settings, exc)
-    ctx.exit(code)
+    options = _options(s)
+
+    def action() -> int:
+        from . import reconcile, savedplans
+
+        if dry_run:
+            outcome = reconcile.save_plan(options, out) if out else reconcile.dry_run(options)
+            emit(_report("plan", s, outcome), s["output"])
+            if out:
+                click.echo(f"Plan saved to {out}; apply it with: reconcile apply {out}", err=True)
+            plan = outcome.plan
+            if plan.blocked or plan.guard or (plan.has_conflicts and not options.force_conflicts):
+                return EXIT_ERROR  # the plan shows why apply would refuse
+            return EXIT_CHANGES if s.get("detailed_exitcode") and plan.has_changes else EXIT_OK
+        saved = savedplans.load(plan_file) if plan_file else None
+        outcome = reconcile.apply(options, saved)
+        emit(_report("apply", s, outcome), s["output"])
+        assert outcome.result is not None
+        return EXIT_ERROR if outcome.result.refused else EXIT_OK
+
+    run(
+        action,
+        output=s["output"],
+        kind="plan" if dry_run else "apply",
+        sources_dir=s["sources_dir"],
+        registry=s["registry"],
+    )
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@run_options
+@click.group(
+    cls=Group,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *PLAN_OPTIONS)
+@_opt("--dry-run", is_flag=True, help="Show the plan; write nothing (same as `reconcile plan`).")
 @click.version_option(package_name="reconciler")
 @click.pass_context
 def cli(ctx: click.Context, /, **given: Any) -> None:
     """Reconcile a data-source registry with the manifests in git.
 
-    With no command, `reconcile` applies: it validates every manifest, plans, and writes the
-    changes to the registry in one transaction. `reconcile --dry-run` shows the plan only.
+    With no command, `reconcile` applies: it validates every manifest, resolves secrets, takes
+    the registry's lock, plans and writes the changes in one transaction.
+    `reconcile --dry-run` shows the plan only and writes nothing.
 
     \b
-    Exit codes: 0 success; 1 error (invalid manifests, unreachable registry, failed apply);
-                2 changes pending (only with --detailed-exitcode).
+    Exit codes:
+      0  success (with --detailed-exitcode: nothing to do)
+      1  error: invalid manifests, unreachable registry, refused or failed apply
+      2  changes pending (plan with --detailed-exitcode) or drift found (`reconcile drift`)
     """
-    ctx.obj = given
     if ctx.invoked_subcommand is None:
-        _run(ctx, {}, _reconcile)
+        s = settings(ctx, given)
+        _reconcile(s, dry_run=bool(s.get("dry_run")))
 
 
 @cli.command()
-@run_options
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *PLAN_OPTIONS)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Save the plan to FILE; `reconcile apply FILE` applies exactly it.",
+)
 @click.pass_context
-def plan(ctx: click.Context, /, **given: Any) -> None:
+def plan(ctx: click.Context, /, out: Path | None, **given: Any) -> None:
     """Show what apply would change; write nothing (same as --dry-run)."""
-    _run(ctx, given, _reconcile, dry_run=True)
+    _reconcile(settings(ctx, given), dry_run=True, out=out)
 
 
 @cli.command()
-@run_options
+@click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *PLAN_OPTIONS)
 @click.pass_context
-def apply(ctx: click.Context, /, **given: Any) -> None:
-    """Validate, plan and apply the changes to the registry (same as `reconcile`)."""
-    _run(ctx, given, _reconcile)
+def apply(ctx: click.Context, /, plan_file: Path | None, **given: Any) -> None:
+    """Validate, plan and apply (same as `reconcile`).
+
+    With PLAN_FILE (from `reconcile plan --out`), apply exactly that plan, or refuse and write
+    nothing if the registry or the manifests changed since it was saved.
+    """
+    _reconcile(settings(ctx, given), dry_run=False, plan_file=plan_file)
 
 
 @cli.command()
-@run_options
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT)
+@click.pass_context
+def drift(ctx: click.Context, /, **given: Any) -> None:
+    """Report records changed, deleted or added outside git. Writes nothing; exit 2 on drift."""
+    s = settings(ctx, given)
+
+    def action() -> int:
+        from . import reconcile
+
+        outcome = reconcile.dry_run(_options(s))
+        emit(_report("drift", s, outcome), s["output"])
+        return EXIT_CHANGES if outcome.plan.has_drift else EXIT_OK
+
+    run(
+        action,
+        output=s["output"],
+        kind="drift",
+        sources_dir=s["sources_dir"],
+        registry=s["registry"],
+    )
+
+
+@cli.command()
+@with_options(SOURCES, OUTPUT)
 @click.pass_context
 def validate(ctx: click.Context, /, **given: Any) -> None:
-    """Check every manifest and report all problems as FILE:LINE: message. No registry is opened."""
+    """Check every manifest; report all problems as FILE:LINE: message. Opens no registry."""
+    s = settings(ctx, given)
 
-    def action(settings: Settings) -> int:
+    def action() -> int:
         from .manifests import find_manifest_files, load_manifests
 
-        manifests = load_manifests(settings.sources_dir)
-        files = len(find_manifest_files(settings.sources_dir))
-        if settings.output == "json":
-            import json
-
-            from .reporters import FORMAT_VERSION
-
-            click.echo(
-                json.dumps(
-                    {
-                        "format_version": FORMAT_VERSION,
-                        "kind": "validate",
-                        "valid": True,
-                        "files": files,
-                        "sources": len(manifests),
-                    },
-                    indent=2,
-                )
-            )
-        else:
-            click.echo(
-                f"{len(manifests)} source{'s' if len(manifests) != 1 else ''} in {files} "
-                f"file{'s' if files != 1 else ''}: all valid."
-            )
+        manifests = load_manifests(s["sources_dir"])
+        report = Report(
+            kind="validate",
+            registry="",
+            sources_dir=s["sources_dir"].as_posix(),
+            sources=len(manifests),
+            files=len(find_manifest_files(s["sources_dir"])),
+        )
+        emit(report, s["output"])
         return EXIT_OK
 
-    _run(ctx, given, action)
+    run(action, output=s["output"], kind="validate", sources_dir=s["sources_dir"])
 
 
-@cli.group()
+@cli.group(cls=Group)
 def registry() -> None:
     """Manage the registry store itself."""
 
 
 @registry.command("init")
-@run_options
+@with_options(REGISTRY)
 @click.pass_context
 def registry_init(ctx: click.Context, /, **given: Any) -> None:
     """Create or migrate the registry's tables (idempotent; also done on first apply)."""
+    s = settings(ctx, given)
 
-    def action(settings: Settings) -> int:
-        store = open_registry(settings.registry, writable=True)
+    def action() -> int:
+        from .backends import open_registry
+
+        store = open_registry(s["registry"], writable=True)
         try:
             applied = store.init()
         finally:
@@ -260,7 +358,7 @@ def registry_init(ctx: click.Context, /, **given: Any) -> None:
         click.echo(f"Registry {store.display_url}: {state}.")
         return EXIT_OK
 
-    _run(ctx, given, action)
+    run(action)
 
 
 def main() -> None:

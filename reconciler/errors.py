@@ -47,6 +47,10 @@ class RegistryError(ReconcilerError):
     """The registry is unreachable, misconfigured or refused a write."""
 
 
+class LockTimeout(RegistryError):
+    """Another run holds the registry's write lock for longer than --lock-timeout."""
+
+
 class StaleRecordError(RegistryError):
     """A record changed between plan and apply; applying would overwrite someone's change."""
 

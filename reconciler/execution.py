@@ -1,94 +1,149 @@
-"""Apply a plan through a backend: resolve secrets, build the writes, record the run.
+"""Apply a plan through a backend: build the writes, record the run.
 
-The writes are derived from the very Plan that was shown, so a dry-run can never disagree
-with what an apply does.
+The writes are derived from the very Plan that was shown (or saved), so a dry-run can never
+disagree with what an apply does.
 """
 
 from __future__ import annotations
 
-import contextlib
-import getpass
-import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from .backends.base import NewRecord, RecordDelete, RecordUpdate, Registry, RunEntry, Writes
-from .errors import PlanBlocked, ReconcilerError
-from .models import ApplyResult, Change, Plan
-from .secrets import resolve_connection
+from .errors import PlanBlocked
+from .identity import actor
+from .models import ApplyResult, Change, Plan, Record
+from .secrets import ResolvedSecrets, fingerprint
 
 
-def actor() -> str:
-    """Who is applying: RECONCILER_ACTOR (e.g. the CI job), else the OS user."""
-    explicit = os.environ.get("RECONCILER_ACTOR")
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def build_writes(plan: Plan, env: Mapping[str, str] | None = None) -> Writes:
-    """The backend writes for a plan; every secret is resolved here or the whole apply stops."""
+def build_writes(
+    plan: Plan,
+    secrets: ResolvedSecrets,
+    key: bytes | None,
+    records: Sequence[Record] = (),
+    *,
+    force_conflicts: bool = False,
+) -> tuple[Writes, list[str]]:
+    """The backend writes for a plan, and the names refused because of a conflict."""
     if plan.blocked:
         names = ", ".join(b.name for b in plan.blocked)
         raise PlanBlocked(
             f"cannot apply: {len(plan.blocked)} source(s) blocked ({names}); nothing was written"
         )
+    if plan.guard:
+        raise PlanBlocked(plan.guard + " Nothing was written.")
+    live = {r.id: r for r in records}
     writes = Writes()
+    refused: list[str] = []
     for change in plan.changes:
-        if change.action == "create":
-            writes.creates.append(_new_record(change, str(uuid.uuid4()), plan.owner, env))
+        if change.conflicts and not force_conflicts:
+            refused.append(change.name)
+        elif change.action == "create":
+            writes.creates.append(_new_record(change, str(uuid.uuid4()), plan.owner, secrets, key))
         elif change.action == "update":
             assert change.record_id is not None and change.version is not None
-            record = _new_record(change, change.record_id, plan.owner, env)
+            record = _new_record(change, change.record_id, plan.owner, secrets, key)
+            if change.keep:
+                record = _keep_live(record, live.get(change.record_id), change.keep)
             writes.updates.append(RecordUpdate(record=record, expected_version=change.version))
         elif change.action == "delete":
             assert change.record_id is not None and change.version is not None
             writes.deletes.append(
                 RecordDelete(id=change.record_id, name=change.name, expected_version=change.version)
             )
-    return writes
+    return writes, refused
 
 
-def apply_plan(plan: Plan, registry: Registry, env: Mapping[str, str] | None = None) -> ApplyResult:
-    """Apply all of the plan or none of it, and log the run either way."""
+def apply_plan(
+    plan: Plan,
+    registry: Registry,
+    secrets: ResolvedSecrets | None = None,
+    *,
+    records: Sequence[Record] = (),
+    force_conflicts: bool = False,
+) -> ApplyResult:
+    """Apply all of the plan or none of it, logging the run with it.
+
+    `records` are the live records the plan was computed from (needed to keep the values of
+    lifecycle.ignore_changes fields). Conflicted records are refused unless forced.
+    """
+    secrets = secrets or ResolvedSecrets()
     run = RunEntry(
         id=str(uuid.uuid4()), owner=plan.owner, actor=actor(), started_at=datetime.now(UTC)
     )
-    try:
-        writes = build_writes(plan, env)
-        run.created, run.updated, run.deleted = (
-            len(writes.creates),
-            len(writes.updates),
-            len(writes.deletes),
-        )
-        registry.apply(writes, run)
-    except ReconcilerError as exc:
-        run.outcome, run.message, run.finished_at = "failed", str(exc), datetime.now(UTC)
-        run.created = run.updated = run.deleted = 0
-        with contextlib.suppress(ReconcilerError):  # the original error is what matters
-            registry.record_run(run)
-        raise
+    writes, refused = build_writes(
+        plan, secrets, registry.fingerprint_key(), records, force_conflicts=force_conflicts
+    )
+    run.created, run.updated, run.deleted = (
+        len(writes.creates),
+        len(writes.updates),
+        len(writes.deletes),
+    )
+    if refused:
+        run.message = "refused (conflict): " + ", ".join(refused)
+    registry.apply(writes, run)
     return ApplyResult(
-        plan=plan, run_id=run.id, created=run.created, updated=run.updated, deleted=run.deleted
+        plan=plan,
+        run_id=run.id,
+        created=run.created,
+        updated=run.updated,
+        deleted=run.deleted,
+        refused=tuple(refused),
     )
 
 
 def _new_record(
-    change: Change, record_id: str, owner: str, env: Mapping[str, str] | None
+    change: Change, record_id: str, owner: str, secrets: ResolvedSecrets, key: bytes | None
 ) -> NewRecord:
     doc = change.document
     assert doc is not None
+    connection = secrets.connection(doc["name"], doc["connection"])
+    resolved = secrets.values.get(doc["name"].casefold(), {})
     return NewRecord(
         id=record_id,
         name=doc["name"],
         source_type=doc["source_type"],
-        connection=resolve_connection(doc["connection"], source=doc["name"], env=env),
+        connection=connection,
         description=doc["description"],
         tags=list(doc["tags"]),
         managed_by=owner,
         last_applied=doc,
+        fingerprints={
+            path: fingerprint(key, value)
+            for path, value in resolved.items()
+            if key is not None and value is not None
+        },
+    )
+
+
+def _keep_live(record: NewRecord, live: Record | None, paths: Sequence[str]) -> NewRecord:
+    """lifecycle.ignore_changes: the registry's current values win for these fields."""
+    if live is None:
+        return record
+    fields: dict[str, Any] = {
+        "description": record.description,
+        "tags": record.tags,
+        "connection": dict(record.connection),
+    }
+    for path in paths:
+        head, _, tail = path.partition(".")
+        if head == "connection" and tail:
+            if tail in live.connection:
+                fields["connection"][tail] = live.connection[tail]
+            else:
+                fields["connection"].pop(tail, None)
+        elif head == "description":
+            fields["description"] = live.description
+        elif head == "tags":
+            fields["tags"] = list(live.tags)
+    return NewRecord(
+        id=record.id,
+        name=record.name,
+        source_type=record.source_type,
+        managed_by=record.managed_by,
+        last_applied=record.last_applied,
+        fingerprints=record.fingerprints,
+        **fields,
     )

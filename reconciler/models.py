@@ -55,6 +55,9 @@ class Record(_Frozen):
     managed_by: str | None = None
     version: int = 1
     last_applied: dict[str, Any] | None = None
+    # Keyed fingerprints (HMAC) of the secrets last applied, by field path: rotation and
+    # out-of-band changes are detected without ever reading a secret into a plan.
+    fingerprints: dict[str, str] = Field(default_factory=dict)
 
 
 class FieldChange(_Frozen):
@@ -76,6 +79,16 @@ class Change(_Frozen):
     line: int | None = None
     # The canonical desired document (secret references unresolved); None for deletes.
     document: dict[str, Any] | None = None
+    # Live vs last applied: what changed outside git (old = last applied, new = live).
+    drift: tuple[FieldChange, ...] = ()
+    # Paths changed both in git and outside git: applied only with --force-conflicts.
+    conflicts: tuple[str, ...] = ()
+    # lifecycle.ignore_changes paths: an update keeps their live values.
+    keep: tuple[str, ...] = ()
+    # Secret references that cannot be resolved yet (dry-run without the variable).
+    unknown: tuple[str, ...] = ()
+    # The record was applied before and deleted outside git; this create restores it.
+    recreate: bool = False
 
 
 class Unmanaged(_Frozen):
@@ -109,6 +122,8 @@ class Plan(_Frozen):
     unmanaged: tuple[Unmanaged, ...] = ()
     orphans: tuple[Orphan, ...] = ()
     blocked: tuple[Blocked, ...] = ()
+    # Why apply would refuse the deletions (the prune guard); None when it would not.
+    guard: str | None = None
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -122,6 +137,24 @@ class Plan(_Frozen):
     def has_changes(self) -> bool:
         return any(c.action != "noop" for c in self.changes)
 
+    @property
+    def drifted(self) -> tuple[Change, ...]:
+        """Records changed or deleted outside git since they were last applied."""
+        return tuple(c for c in self.changes if c.drift or c.recreate)
+
+    @property
+    def added_out_of_band(self) -> tuple[Unmanaged, ...]:
+        """Records nobody owns: registered outside any reconciler."""
+        return tuple(u for u in self.unmanaged if u.managed_by is None)
+
+    @property
+    def has_drift(self) -> bool:
+        return bool(self.drifted or self.added_out_of_band)
+
+    @property
+    def has_conflicts(self) -> bool:
+        return any(c.conflicts for c in self.changes)
+
 
 class ApplyResult(_Frozen):
     plan: Plan
@@ -129,3 +162,5 @@ class ApplyResult(_Frozen):
     created: int
     updated: int
     deleted: int
+    # Records left alone because of a conflict (see --force-conflicts).
+    refused: tuple[str, ...] = ()

@@ -6,14 +6,15 @@ sorted set, numeric strings as numbers) so that a registry in sync gives an exac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .models import Blocked, Change, FieldChange, Manifest, Orphan, Plan, Record, Unmanaged
 from .schema_files import ConnectionSpec, connection_specs
+from .secrets import is_reference
 
 REDACTED = "(sensitive)"
-REGISTRY_FIELDS = ("name", "source_type", "connection", "description", "tags")
 _DEFAULT_LIFECYCLE: dict[str, Any] = {"prevent_destroy": False, "ignore_changes": []}
 
 
@@ -57,17 +58,20 @@ def live_document(
 ) -> dict[str, Any]:
     """The record as the reconciler sees it: registry fields plus reconciler-only keys last applied.
 
-    Sensitive fields hold resolved secrets in the registry; they are compared through the
-    reference that was last applied, never read or shown.
+    Fields applied from a secret reference hold resolved values in the registry; they are
+    compared through the reference last applied (and their fingerprints), never read or shown.
     """
     specs = connection_specs() if specs is None else specs
     last = record.last_applied or {}
     connection = dict(record.connection)
     spec = specs.get(record.source_type)
+    sensitive = spec.sensitive_fields if spec else frozenset({"password"})
     last_connection = last.get("connection") or {}
-    for key in spec.sensitive_fields if spec else ("password",):
-        if key in connection:
-            connection[key] = last_connection.get(key, REDACTED)
+    for key in connection:
+        if is_reference(last_connection.get(key)):
+            connection[key] = last_connection[key]
+        elif key in sensitive:
+            connection[key] = REDACTED
     return canonical(
         {
             "name": record.name,
@@ -83,63 +87,59 @@ def live_document(
     )
 
 
+@dataclass(frozen=True)
+class SecretFingerprints:
+    """What planning may know about resolved secrets: keyed fingerprints, never values.
+
+    `desired` maps a casefolded source name to {field path: fingerprint}, None meaning the
+    reference cannot be resolved yet (a dry-run without the variable). `of` fingerprints a
+    live value with the registry's key.
+    """
+
+    desired: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    of: Callable[[Any], str] | None = None
+
+
+@dataclass(frozen=True)
+class PruneGuard:
+    """Refuse surprise mass deletions (an empty or mistyped sources dir) unless forced."""
+
+    max_deletes: int = 10
+    force: bool = False
+    sources_present: bool = True
+
+
 def plan(
     manifests: Sequence[Manifest],
     records: Iterable[Record],
     *,
     owner: str,
     prune: bool = False,
+    secrets: SecretFingerprints | None = None,
+    known: Mapping[str, str] | None = None,
+    guard: PruneGuard | None = None,
 ) -> Plan:
-    """Match by case-insensitive name; create, update, delete (opt-in) or leave alone."""
+    """Match by case-insensitive name; create, update, delete (opt-in) or leave alone.
+
+    `known` maps casefolded names this owner applied before to their record ids, so a
+    record deleted outside git is told apart from a new source.
+    """
+    secrets = secrets or SecretFingerprints()
+    known = known or {}
+    records = list(records)
     live = {r.name.casefold(): r for r in records}
     changes: list[Change] = []
     blocked: list[Blocked] = []
     for manifest in manifests:
-        desired = desired_document(manifest)
-        record = live.pop(manifest.name.casefold(), None)
+        key = manifest.name.casefold()
+        record = live.pop(key, None)
+        fingerprints = secrets.desired.get(key, {})
         if record is None:
-            changes.append(
-                Change(
-                    action="create",
-                    name=manifest.name,
-                    source_type=manifest.source_type,
-                    fields=tuple(_flatten(desired)),
-                    document=desired,
-                    file=manifest.file,
-                    line=manifest.line,
-                )
-            )
+            changes.append(_create(manifest, fingerprints, recreate=key in known))
         elif record.managed_by != owner:
-            holder = (
-                f"managed by '{record.managed_by}'"
-                if record.managed_by
-                else "not managed by reconciler"
-            )
-            blocked.append(
-                Blocked(
-                    name=manifest.name,
-                    reason=f"a registry record with this name already exists and is {holder}; "
-                    f"owner '{owner}' will not take it over",
-                    file=manifest.file,
-                    line=manifest.line,
-                )
-            )
+            blocked.append(_taken(manifest, record, owner))
         else:
-            current = live_document(record)
-            fields = diff_fields(_ignoring(current, desired), _ignoring(desired, desired))
-            changes.append(
-                Change(
-                    action="update" if fields else "noop",
-                    name=manifest.name,
-                    source_type=manifest.source_type,
-                    record_id=record.id,
-                    version=record.version,
-                    fields=fields,
-                    document=desired,
-                    file=manifest.file,
-                    line=manifest.line,
-                )
-            )
+            changes.append(_compare(manifest, record, fingerprints, secrets.of))
     unmanaged: list[Unmanaged] = []
     orphans: list[Orphan] = []
     for record in sorted(live.values(), key=lambda r: r.name.casefold()):
@@ -167,6 +167,8 @@ def plan(
                     version=record.version,
                 )
             )
+    owned = sum(1 for r in records if r.managed_by == owner)
+    deletes = sum(1 for c in changes if c.action == "delete")
     return Plan(
         owner=owner,
         prune=prune,
@@ -174,6 +176,106 @@ def plan(
         unmanaged=tuple(unmanaged),
         orphans=tuple(orphans),
         blocked=tuple(blocked),
+        guard=_guard_message(guard or PruneGuard(), deletes, owned),
+    )
+
+
+def _guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:
+    if deletes == 0 or guard.force:
+        return None
+    if not guard.sources_present:
+        why = "the sources directory has no manifests"
+    elif deletes > guard.max_deletes:
+        why = f"it would delete {deletes} records, more than --max-deletes {guard.max_deletes}"
+    elif deletes * 2 > owned:
+        why = f"it would delete {deletes} of the {owned} records this owner manages (over half)"
+    else:
+        return None
+    return f"prune refused: {why}. Check --sources-dir, or pass --force-deletes to confirm."
+
+
+def _create(
+    manifest: Manifest, fingerprints: Mapping[str, str | None], *, recreate: bool
+) -> Change:
+    desired = desired_document(manifest)
+    return Change(
+        action="create",
+        name=manifest.name,
+        source_type=manifest.source_type,
+        fields=tuple(_flatten(desired)),
+        document=desired,
+        file=manifest.file,
+        line=manifest.line,
+        unknown=tuple(sorted(p for p, fp in fingerprints.items() if fp is None)),
+        recreate=recreate,
+    )
+
+
+def _taken(manifest: Manifest, record: Record, owner: str) -> Blocked:
+    holder = (
+        f"managed by '{record.managed_by}'" if record.managed_by else "not managed by reconciler"
+    )
+    return Blocked(
+        name=manifest.name,
+        reason=f"a registry record with this name already exists and is {holder}; "
+        f"owner '{owner}' will not take it over",
+        file=manifest.file,
+        line=manifest.line,
+    )
+
+
+def _compare(
+    manifest: Manifest,
+    record: Record,
+    fingerprints: Mapping[str, str | None],
+    fingerprint_of: Callable[[Any], str] | None,
+) -> Change:
+    """Three-way: desired vs live says what to write, each vs last applied says who changed it."""
+    desired = desired_document(manifest)
+    ignored = desired["lifecycle"]["ignore_changes"]
+    want = _without(desired, ignored)
+    have = _without(live_document(record), ignored)
+    fields = list(diff_fields(have, want))
+    drift: list[FieldChange] = []
+    conflicts: list[str] = []
+    last = canonical(record.last_applied) if record.last_applied else None
+    if last is not None:
+        last = _without(last, ignored)
+        git_paths = {f.path for f in diff_fields(last, want)}
+        drift = list(diff_fields(last, have))
+        conflicts = [
+            f.path
+            for f in drift
+            if f.path in git_paths and _get(want, _split(f.path)) != _get(have, _split(f.path))
+        ]
+    for path, wanted in sorted(fingerprints.items()):
+        if path in ignored or _get(want, _split(path)) != _get(have, _split(path)):
+            continue  # ignored, or the reference itself changed: already a field change
+        stored = record.fingerprints.get(path)
+        raw = _get(record.model_dump(), _split(path))
+        current = fingerprint_of(raw) if fingerprint_of and raw is not None else None
+        if stored is not None and current is not None and current != stored:
+            drift.append(
+                FieldChange(path=path, old=REDACTED, new="(sensitive, changed outside git)")
+            )
+            if wanted is not None and wanted != stored and wanted != current:
+                conflicts.append(path)
+        if wanted is not None and wanted != (current if current is not None else stored):
+            fields.append(FieldChange(path=path, old=REDACTED, new="(sensitive, changed)"))
+    return Change(
+        action="update" if fields else "noop",
+        name=manifest.name,
+        source_type=manifest.source_type,
+        record_id=record.id,
+        version=record.version,
+        fields=tuple(sorted(fields, key=lambda f: f.path)),
+        document=desired,
+        file=manifest.file,
+        line=manifest.line,
+        drift=tuple(drift),
+        conflicts=tuple(sorted(set(conflicts))),
+        keep=tuple(p for p in ignored if p != "name"),
+        unknown=tuple(sorted(p for p, fp in fingerprints.items() if fp is None)),
     )
 
 
@@ -195,19 +297,22 @@ def diff_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, 
     )
 
 
-def _ignoring(doc: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
-    """Drop the desired document's lifecycle.ignore_changes paths from a document."""
-    ignored = desired["lifecycle"]["ignore_changes"]
-    if not ignored:
+def _without(doc: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """The document without lifecycle.ignore_changes paths (`description`, `connection.host`)."""
+    if not paths:
         return doc
     out = {**doc, "connection": dict(doc["connection"])}
-    for path in ignored:
+    for path in paths:
         head, _, tail = path.partition(".")
         if tail and head == "connection":
             out["connection"].pop(tail, None)
         elif not tail and head in out and head not in ("name", "lifecycle"):
             out.pop(head)
     return out
+
+
+def _split(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 def _prevents_destroy(record: Record) -> bool:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from reconciler.backends import open_registry
 from reconciler.execution import apply_plan
 from reconciler.models import Manifest
-from reconciler.planning import plan
+from reconciler.planning import PruneGuard, desired_document, plan
+from reconciler.secrets import resolve_all
 
 OWNER = "reconciler"
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=20)
@@ -55,9 +56,14 @@ ENV = {"PW": "secret-one", "OTHER_PW": "secret-two"}
 
 def converge(url: str, manifests: list[Manifest]) -> None:
     registry = open_registry(url, writable=True)
-    registry.init()
-    apply_plan(plan(manifests, registry.list_records(), owner=OWNER, prune=True), registry, ENV)
-    registry.close()
+    try:
+        registry.init()
+        secrets = resolve_all((desired_document(m) for m in manifests), strict=True, env=ENV)
+        records = registry.list_records()
+        planned = plan(manifests, records, owner=OWNER, prune=True, guard=PruneGuard(force=True))
+        apply_plan(planned, registry, secrets, records=records)
+    finally:
+        registry.close()
 
 
 def state(url: str) -> list[tuple[Any, ...]]:

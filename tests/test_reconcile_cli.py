@@ -66,6 +66,10 @@ def reconcile(*args: str, registry: str, sources: Path, **env: str) -> Result:
     return result
 
 
+def init_registry(registry: str) -> Result:
+    return CliRunner().invoke(cli, ["registry", "init", "--registry", registry])
+
+
 def test_dry_run_shows_creates_and_writes_nothing(registry_url: str, sources: Path) -> None:
     before = snapshot(registry_url)
     result = reconcile("--dry-run", registry=registry_url, sources=sources)
@@ -151,7 +155,7 @@ def test_other_owner_is_unmanaged_and_its_records_survive(registry_url: str, sou
 
 
 def test_name_taken_by_unowned_record_blocks_the_apply(registry_url: str, sources: Path) -> None:
-    reconcile("registry", "init", registry=registry_url, sources=sources)
+    init_registry(registry_url)
     insert_raw(registry_url, "Orders")  # names are case-insensitive
     plan = reconcile("--dry-run", registry=registry_url, sources=sources)
     assert "✗ orders: a registry record with this name already exists" in plan.stdout
@@ -195,7 +199,7 @@ def test_invalid_manifests_write_nothing_on_either_backend(
 
 
 def test_missing_secret_fails_before_any_write(registry_url: str, sources: Path) -> None:
-    reconcile("registry", "init", registry=registry_url, sources=sources)
+    init_registry(registry_url)
     before = sql_rows(registry_url, "SELECT count(*) FROM sources")
     result = CliRunner().invoke(
         cli,
@@ -208,8 +212,8 @@ def test_missing_secret_fails_before_any_write(registry_url: str, sources: Path)
         "is not set" in result.stderr
     )
     assert sql_rows(registry_url, "SELECT count(*) FROM sources") == before
-    outcomes = sql_rows(registry_url, "SELECT outcome, created FROM runs")
-    assert outcomes == [("failed", 0)]
+    # Secrets are resolved before the registry is opened for writing: not even a run is logged.
+    assert sql_rows(registry_url, "SELECT outcome FROM runs") == []
 
 
 def test_json_output_is_versioned_and_redacts(registry_url: str, sources: Path) -> None:
@@ -225,6 +229,8 @@ def test_json_output_is_versioned_and_redacts(registry_url: str, sources: Path) 
         "unmanaged": 0,
         "orphaned": 0,
         "blocked": 0,
+        "drifted": 0,
+        "conflicts": 0,
     }
     orders = next(c for c in report["changes"] if c["name"] == "orders")
     assert {
@@ -254,9 +260,9 @@ def test_runs_are_logged(registry_url: str, sources: Path) -> None:
 
 
 def test_registry_init_is_idempotent(registry_url: str, sources: Path) -> None:
-    first = reconcile("registry", "init", registry=registry_url, sources=sources)
-    assert first.exit_code == 0 and "1 migration(s) applied." in first.stdout
-    second = reconcile("registry", "init", registry=registry_url, sources=sources)
+    first = init_registry(registry_url)
+    assert first.exit_code == 0 and "2 migration(s) applied." in first.stdout
+    second = init_registry(registry_url)
     assert second.exit_code == 0 and "already up to date." in second.stdout
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ class NewRecord:
     tags: list[str]
     managed_by: str
     last_applied: dict[str, Any]
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,21 @@ class Registry(Protocol):
 
     def init(self) -> int:
         """Create or migrate the registry's tables; returns how many migrations ran."""
+        ...
+
+    def locked(self, timeout: float) -> AbstractContextManager[None]:
+        """Hold the registry's write lock (one apply at a time); reads inside see a stable state.
+
+        Waits up to `timeout` seconds, then raises LockTimeout naming the holder.
+        """
+        ...
+
+    def fingerprint_key(self) -> bytes | None:
+        """The per-registry key for secret fingerprints; None before the registry exists."""
+        ...
+
+    def known(self, owner: str) -> dict[str, str]:
+        """Casefolded names this owner applied (and did not delete), with their record ids."""
         ...
 
     def apply(self, writes: Writes, run: RunEntry) -> None:

@@ -1,8 +1,13 @@
-"""The production registry store: PostgreSQL through psycopg 3."""
+"""The production registry store: PostgreSQL through psycopg 3.
+
+Writers serialise on a transaction-level advisory lock, so CI and cron runs never interleave
+and a killed run releases the lock with its connection.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -11,13 +16,14 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from ..errors import RegistryError
+from ..errors import LockTimeout, RegistryError
+from ..identity import holder
 from . import redact_url
 from .sql import SqlRegistry
 
-# Serialises writers (migrations and applies) across processes, CI and cron alike.
-_LOCK_KEY = 0x7265636F6E63  # "reconc"
+LOCK_KEY = 0x7265636F6E63  # "reconc": the one advisory lock every writer takes
 _CONNECT_TIMEOUT_S = 10
+_POLL_S = 0.1
 
 
 class PostgresRegistry(SqlRegistry):
@@ -32,7 +38,12 @@ class PostgresRegistry(SqlRegistry):
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None:
             try:
-                self._conn = psycopg.connect(self._url, connect_timeout=_CONNECT_TIMEOUT_S)
+                self._conn = psycopg.connect(
+                    self._url,
+                    connect_timeout=_CONNECT_TIMEOUT_S,
+                    # Shown to whoever waits for the lock: who holds it.
+                    application_name=f"reconcile {holder()}"[:63],
+                )
             except psycopg.Error as exc:
                 raise RegistryError(
                     f"cannot connect to registry {self.display_url}: {self._scrub(exc)}"
@@ -50,22 +61,53 @@ class PostgresRegistry(SqlRegistry):
         return text.replace(self._url, self.display_url)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _begin(self, timeout: float) -> Iterator[Any]:
         if not self.writable:
             raise RegistryError(f"registry {self.display_url} was opened read-only")
         conn = self._connection()
         try:
             with conn.transaction(), conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+                self._lock(cur, timeout)
                 yield cur
         except psycopg.Error as exc:
             raise RegistryError(f"registry {self.display_url}: {self._scrub(exc)}") from None
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _lock(self, cur: Any, timeout: float) -> None:
+        started = time.monotonic()
+        while True:
+            cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,))
+            if cur.fetchone()[0]:
+                return
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise LockTimeout(self._busy_message(cur, waited))
+            time.sleep(min(_POLL_S, max(timeout - waited, 0.0)))
+
+    def _busy_message(self, cur: Any, waited: float) -> str:
+        cur.execute(
+            "SELECT a.application_name, a.pid, a.xact_start FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.classid = %s AND l.objid = %s",
+            ((LOCK_KEY >> 32) & 0xFFFFFFFF, LOCK_KEY & 0xFFFFFFFF),
+        )
+        row = cur.fetchone()
+        if row:
+            name = (row[0] or "").removeprefix("reconcile ") or f"backend pid {row[1]}"
+            since = row[2].isoformat(timespec="seconds") if row[2] else "an unknown time"
+            who = f"{name} since {since}"
+        else:
+            who = "another process"
+        return (
+            f"registry {self.display_url} is locked by {who}; gave up after {waited:.0f} s "
+            "(--lock-timeout). Nothing was written."
+        )
+
+    def _read_outside(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         conn = self._connection()
         try:
             with conn.transaction(), conn.cursor() as cur:
-                cur.execute(self._sql(sql) if "?" in sql else sql, params)
+                cur.execute(sql, params)
                 return cur.fetchall()
         except psycopg.Error as exc:
             raise RegistryError(

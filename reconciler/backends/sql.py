@@ -7,9 +7,10 @@ statements and the order of writes live here once, so SQLite and PostgreSQL beha
 from __future__ import annotations
 
 import json
+import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -20,7 +21,7 @@ from .base import NewRecord, RecordDelete, RecordUpdate, RunEntry, Writes
 # Columns of `sources`, in the order every SELECT returns them.
 SOURCE_COLUMNS = (
     "id, name, source_type, connection, description, tags, registered_by, registered_at, "
-    "status, managed_by, version, last_applied"
+    "status, managed_by, version, last_applied, fingerprints"
 )
 RUN_COLUMNS = (
     "id, owner, actor, started_at, finished_at, created, updated, deleted, outcome, message"
@@ -62,7 +63,23 @@ def migrations(types: dict[str, str]) -> list[list[str]]:
                 message TEXT NOT NULL DEFAULT ''
             )""",
         ],
+        [
+            # Keyed fingerprints of applied secrets; the key lives in registry_meta.
+            f"ALTER TABLE sources ADD COLUMN fingerprints {t['json']}",
+            "CREATE TABLE registry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            # What each owner applied, so a record deleted outside git is recognised as such.
+            f"""CREATE TABLE applied_sources (
+                owner TEXT NOT NULL,
+                name_key TEXT NOT NULL,
+                record_id TEXT NOT NULL,
+                applied_at {t["time"]} NOT NULL,
+                PRIMARY KEY (owner, name_key)
+            )""",
+        ],
     ]
+
+
+DEFAULT_LOCK_TIMEOUT_S = 60.0
 
 
 class SqlRegistry(ABC):
@@ -70,14 +87,19 @@ class SqlRegistry(ABC):
 
     display_url: str
     types: ClassVar[dict[str, str]]
+    _cur: Any = None  # the cursor of the open write transaction, while one is open
 
     # -- dialect hooks -------------------------------------------------------------------
     @abstractmethod
-    def _transaction(self) -> AbstractContextManager[Any]:
-        """A write transaction holding the registry's write lock; yields a cursor."""
+    def _begin(self, timeout: float) -> AbstractContextManager[Any]:
+        """Open a write transaction holding the registry's write lock; yield its cursor.
+
+        Commits when the block ends, rolls back on any exception.
+        """
 
     @abstractmethod
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def _read_outside(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """A read outside any write transaction (may find no registry at all)."""
 
     @abstractmethod
     def _initialised(self) -> bool: ...
@@ -95,7 +117,32 @@ class SqlRegistry(ABC):
     def _is_unique_violation(self, exc: Exception) -> bool:
         return False
 
+    @contextmanager
+    def _transaction(self, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Any]:
+        """Reentrant: writes inside `locked()` join its transaction."""
+        if self._cur is not None:
+            yield self._cur
+            return
+        with self._begin(timeout) as cur:
+            self._cur = cur
+            try:
+                yield cur
+            finally:
+                self._cur = None
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._cur is not None:
+            self._cur.execute(self._sql(sql), params)
+            rows: list[tuple[Any, ...]] = self._cur.fetchall()
+            return rows
+        return self._read_outside(self._sql(sql), params)
+
     # -- the Registry interface ----------------------------------------------------------
+    @contextmanager
+    def locked(self, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
+        with self._transaction(timeout):
+            yield
+
     def init(self) -> int:
         steps = migrations(self.types)
         with self._transaction() as cur:
@@ -117,13 +164,33 @@ class SqlRegistry(ABC):
                     self._sql("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"),
                     (version, _now()),
                 )
+            cur.execute(
+                self._sql(
+                    "INSERT INTO registry_meta (key, value) VALUES ('fingerprint_key', ?) "
+                    "ON CONFLICT (key) DO NOTHING"
+                ),
+                (secrets.token_hex(32),),
+            )
             return len(steps) - current
+
+    def fingerprint_key(self) -> bytes | None:
+        if not self._initialised():
+            return None
+        rows = self._read("SELECT value FROM registry_meta WHERE key = 'fingerprint_key'")
+        return bytes.fromhex(rows[0][0]) if rows else None
+
+    def known(self, owner: str) -> dict[str, str]:
+        if not self._initialised():
+            return {}
+        rows = self._read(
+            "SELECT name_key, record_id FROM applied_sources WHERE owner = ?", (owner,)
+        )
+        return {r[0]: str(r[1]) for r in rows}
 
     def list_records(self) -> list[Record]:
         if not self._initialised():
             return []
-        rows = self._read(f"SELECT {SOURCE_COLUMNS} FROM sources ORDER BY lower(name)")
-        return [self._record(row) for row in rows]
+        return [self._record(row) for row in self._read(f"SELECT {SOURCE_COLUMNS} FROM sources")]
 
     def apply(self, writes: Writes, run: RunEntry) -> None:
         now = _now()
@@ -135,7 +202,8 @@ class SqlRegistry(ABC):
                     self._sql(
                         "UPDATE sources SET name = ?, source_type = ?, connection = ?, "
                         "description = ?, tags = ?, managed_by = ?, last_applied = ?, "
-                        "updated_at = ?, version = version + 1 WHERE id = ? AND version = ?"
+                        "fingerprints = ?, updated_at = ?, version = version + 1 "
+                        "WHERE id = ? AND version = ?"
                     ),
                     [
                         (*self._values(u.record)[1:], now, u.record.id, u.expected_version)
@@ -149,9 +217,27 @@ class SqlRegistry(ABC):
                     [(d.id, d.expected_version) for d in writes.deletes],
                 )
                 self._check_count(cur, writes.deletes)
+            self._remember(cur, writes, run.owner, now)
             run.finished_at = _now()
             run.outcome = "success"
             self._insert_run(cur, run)
+
+    def _remember(self, cur: Any, writes: Writes, owner: str, now: datetime) -> None:
+        applied = [*writes.creates, *(u.record for u in writes.updates)]
+        if applied:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO applied_sources (owner, name_key, record_id, applied_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (owner, name_key) DO UPDATE SET "
+                    "record_id = excluded.record_id, applied_at = excluded.applied_at"
+                ),
+                [(owner, r.name.casefold(), r.id, now) for r in applied],
+            )
+        if writes.deletes:
+            cur.executemany(
+                self._sql("DELETE FROM applied_sources WHERE owner = ? AND name_key = ?"),
+                [(owner, d.name.casefold()) for d in writes.deletes],
+            )
 
     def record_run(self, run: RunEntry) -> None:
         with self._transaction() as cur:
@@ -161,7 +247,7 @@ class SqlRegistry(ABC):
         if not self._initialised():
             return []
         rows = self._read(
-            self._sql(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC LIMIT ?"), (limit,)
+            f"SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
         )
         return [
             RunEntry(
@@ -185,8 +271,9 @@ class SqlRegistry(ABC):
             cur.executemany(
                 self._sql(
                     "INSERT INTO sources (id, name, source_type, connection, description, tags, "
-                    "managed_by, last_applied, registered_by, registered_at, updated_at, status, "
-                    "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 1)"
+                    "managed_by, last_applied, fingerprints, registered_by, registered_at, "
+                    "updated_at, status, version) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 1)"
                 ),
                 [(*self._values(r), actor, now, now) for r in creates],
             )
@@ -208,6 +295,7 @@ class SqlRegistry(ABC):
             self._json(r.tags),
             r.managed_by,
             self._json(r.last_applied),
+            self._json(r.fingerprints),
         )
 
     def _check_count(self, cur: Any, expected: Sequence[RecordUpdate | RecordDelete]) -> None:
@@ -250,6 +338,7 @@ class SqlRegistry(ABC):
             managed_by=row[9],
             version=row[10],
             last_applied=self._unjson(row[11]) if row[11] is not None else None,
+            fingerprints=self._unjson(row[12]) if row[12] is not None else {},
         )
 
 

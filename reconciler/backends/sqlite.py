@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import RegistryError
+from ..errors import LockTimeout, RegistryError
+from ..identity import holder
 from .sql import SqlRegistry
 
 sqlite3.register_adapter(datetime, lambda d: d.isoformat())
-_BUSY_TIMEOUT_S = 60.0
 
 
 class SqliteRegistry(SqlRegistry):
@@ -25,7 +27,8 @@ class SqliteRegistry(SqlRegistry):
         self.display_url = display_url
         self.writable = writable
         self._conn: sqlite3.Connection | None = None
-        self._migrated = False
+        # Who holds the write lock: SQLite cannot say, so the holder leaves a note beside it.
+        self._holder_file = path.with_name(path.name + ".lock-holder")
 
     def _connection(self) -> sqlite3.Connection | None:
         if self._conn is not None:
@@ -33,11 +36,11 @@ class SqliteRegistry(SqlRegistry):
         try:
             if self.writable:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+                conn = sqlite3.connect(self.path, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
             elif self.path.exists():
                 uri = self.path.resolve().as_uri() + "?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             else:
                 return None  # a dry-run against a registry that does not exist yet: it is empty
         except (OSError, sqlite3.Error) as exc:
@@ -45,19 +48,20 @@ class SqliteRegistry(SqlRegistry):
         self._conn = conn
         return conn
 
-    def _writer(self) -> sqlite3.Connection:
+    @contextmanager
+    def _begin(self, timeout: float) -> Iterator[Any]:
         conn = self._connection()
         if conn is None or not self.writable:
             raise RegistryError(f"registry {self.display_url} was opened read-only")
-        return conn
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        conn = self._writer()
+        started = time.monotonic()
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         try:
             conn.execute("BEGIN IMMEDIATE")  # takes the write lock now, not at the first write
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LockTimeout(self._busy_message(time.monotonic() - started)) from None
             raise RegistryError(f"cannot lock registry {self.display_url}: {exc}") from None
+        self._write_holder()
         cur = conn.cursor()
         try:
             yield cur
@@ -65,9 +69,35 @@ class SqliteRegistry(SqlRegistry):
             conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise RegistryError(
+                    f"cannot commit to registry {self.display_url}: {exc}"
+                ) from None
+        finally:
+            with suppress(OSError):
+                self._holder_file.unlink()
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _write_holder(self) -> None:
+        note = {"holder": holder(), "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        tmp = self._holder_file.with_name(self._holder_file.name + f".{os.getpid()}")
+        with suppress(OSError):
+            tmp.write_text(json.dumps(note), encoding="utf-8")
+            tmp.replace(self._holder_file)
+
+    def _busy_message(self, waited: float) -> str:
+        try:
+            note = json.loads(self._holder_file.read_text(encoding="utf-8"))
+            who = f"{note['holder']} since {note['since']}"
+        except (OSError, ValueError, KeyError):
+            who = "another process"
+        return (
+            f"registry {self.display_url} is locked by {who}; gave up after {waited:.0f} s "
+            "(--lock-timeout). Nothing was written."
+        )
+
+    def _read_outside(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         conn = self._connection()
         if conn is None:
             return []

@@ -15,15 +15,19 @@ FORMATS = ("text", "json", "markdown")
 
 @dataclass(frozen=True)
 class Report:
-    """What one run of the reconciler found and did."""
+    """What one run of the reconciler found and did.
 
+    `kind` is what was asked: validate, plan, apply or drift.
+    """
+
+    kind: str
     registry: str
     sources_dir: str
-    dry_run: bool
     plan: Plan | None = None
     result: ApplyResult | None = None
     problems: list[Problem] = field(default_factory=list)
     sources: int = 0
+    files: int = 0
 
 
 def render(fmt: str, report: Report, *, color: bool = False) -> str:

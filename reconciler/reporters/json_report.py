@@ -12,7 +12,7 @@ from . import FORMAT_VERSION, Report
 def report_dict(report: Report) -> dict[str, Any]:
     out: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "kind": "plan" if report.dry_run else "apply",
+        "kind": report.kind,
         "registry": report.registry,
         "sources_dir": report.sources_dir,
         "valid": not report.problems,
@@ -21,6 +21,10 @@ def report_dict(report: Report) -> dict[str, Any]:
         out["problems"] = [
             {"file": p.file, "line": p.line, "message": p.message} for p in report.problems
         ]
+        return out
+    if report.kind == "validate":
+        out["files"] = report.files
+        out["sources"] = report.sources
         return out
     plan = report.plan
     assert plan is not None
@@ -34,16 +38,36 @@ def report_dict(report: Report) -> dict[str, Any]:
         "unmanaged": len(plan.unmanaged),
         "orphaned": len(plan.orphans),
         "blocked": len(plan.blocked),
+        "drifted": len(plan.drifted),
+        "conflicts": sum(1 for c in plan.changes if c.conflicts),
     }
     out["changes"] = [_change(c) for c in plan.pending]
+    if report.kind == "drift":
+        out.pop("changes")
     out["unmanaged"] = [u.model_dump() for u in plan.unmanaged]
     out["orphans"] = [o.model_dump() for o in plan.orphans]
     out["blocked"] = [b.model_dump() for b in plan.blocked]
+    out["guard"] = plan.guard
+    out["drift"] = {
+        "changed": [
+            {"name": c.name, "record_id": c.record_id, "fields": [f.model_dump() for f in c.drift]}
+            for c in plan.drifted
+            if not c.recreate
+        ],
+        "deleted": [c.name for c in plan.drifted if c.recreate],
+        "added": [u.name for u in plan.added_out_of_band],
+    }
     r = report.result
     out["applied"] = (
         None
         if r is None
-        else {"run_id": r.run_id, "created": r.created, "updated": r.updated, "deleted": r.deleted}
+        else {
+            "run_id": r.run_id,
+            "created": r.created,
+            "updated": r.updated,
+            "deleted": r.deleted,
+            "refused": list(r.refused),
+        }
     )
     return out
 
@@ -61,4 +85,8 @@ def _change(change: Change) -> dict[str, Any]:
         "file": change.file,
         "line": change.line,
         "fields": [f.model_dump() for f in change.fields],
+        "drift": [f.model_dump() for f in change.drift],
+        "conflicts": list(change.conflicts),
+        "unknown": list(change.unknown),
+        "recreate": change.recreate,
     }

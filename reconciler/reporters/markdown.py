@@ -9,12 +9,14 @@ _ICON = {"create": "➕ create", "update": "✏️ update", "delete": "🗑️ d
 
 
 def render_markdown(report: Report) -> str:
-    title = "reconciler plan" if report.dry_run else "reconciler apply"
-    out = [f"### {title}", ""]
+    out = [f"### reconciler {report.kind}", ""]
     if report.problems:
         out.append(f"**{len(report.problems)} problem(s) in manifests; nothing was written.**")
         out.append("")
         out.extend(f"- `{p.file}:{p.line}`: {p.message}" for p in report.problems)
+        return "\n".join(out) + "\n"
+    if report.kind == "validate":
+        out.append(f"**{report.sources} source(s) in {report.files} file(s): all valid.**")
         return "\n".join(out) + "\n"
     plan = report.plan
     assert plan is not None
@@ -37,6 +39,14 @@ def render_markdown(report: Report) -> str:
             for c in plan.pending
         ]
         out += [f"| ⛔ blocked | `{b.name}` | | {b.reason} |" for b in plan.blocked]
+        out.append("")
+    if plan.guard:
+        out += [f"> ⛔ {plan.guard}", ""]
+    for change in plan.drifted:
+        what = "deleted outside git" if change.recreate else ", ".join(f.path for f in change.drift)
+        out.append(f"- ⚠️ drift `{change.name}`: {what}")
+        out.extend(f"- ❌ conflict `{change.name}`: `{p}`" for p in change.conflicts)
+    if plan.drifted:
         out.append("")
     for change in plan.pending:
         out.extend(_details(change))
@@ -64,6 +74,8 @@ def _details(change: Change) -> list[str]:
     for field in change.fields:
         if change.action == "create":
             lines.append(f"+ {field.path}: {show(field.new)}")
+        elif str(field.new).startswith("(sensitive"):
+            lines.append(f"! {field.path}: {field.new}")
         else:
             lines.append(f"- {field.path}: {show(field.old)}")
             lines.append(f"+ {field.path}: {show(field.new)}")

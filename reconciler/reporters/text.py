@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import click
 
-from ..models import Change
+from ..models import Change, Plan
 from . import Report, show, summary_line
 
+Style = Callable[..., str]
 _STYLE: dict[str, tuple[str, str]] = {
     "create": ("+", "green"),
     "update": ("~", "yellow"),
     "delete": ("-", "red"),
+    "noop": (" ", "white"),
 }
 
 
@@ -21,41 +22,38 @@ def render_text(report: Report, *, color: bool = False) -> str:
     def style(text: str, fg: str | None = None, bold: bool = False) -> str:
         return click.style(text, fg=fg, bold=bold) if color else text
 
-    lines: list[str] = []
     if report.problems:
-        lines.extend(str(p) for p in report.problems)
         count = len(report.problems)
-        lines.append(
-            style(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", "red")
+        found = [str(p) for p in report.problems]
+        found.append(style(f"{count} problem{'s' if count != 1 else ''} found.", "red"))
+        return "\n".join(found) + "\n"
+    if report.kind == "validate":
+        return (
+            f"{_plural(report.sources, 'source')} in {_plural(report.files, 'file')}: all valid.\n"
         )
-        return "\n".join(lines) + "\n"
     plan = report.plan
     assert plan is not None
+    if report.kind == "drift":
+        return _drift(plan, style)
+    lines: list[str] = []
     for change in plan.pending:
         lines.extend(_change_lines(change, style))
-    for blocked in plan.blocked:
-        where = f"  ({blocked.file}:{blocked.line})" if blocked.file else ""
-        lines.append(style(f"  ✗ {blocked.name}: {blocked.reason}", "red") + where)
-    if plan.unmanaged:
-        lines.append("")
-        lines.append(
-            style(f"Unmanaged records (not owned by '{plan.owner}', never touched):", bold=True)
-        )
-        for item in plan.unmanaged:
-            owner = item.managed_by or "no owner"
-            lines.append(style(f"  ? {item.name}", "cyan") + f"  ({owner})")
-    if plan.orphans:
-        lines.append("")
-        lines.append(
-            style("Owned records without a manifest (deleted only with --prune):", bold=True)
-        )
-        lines.extend(f"  · {o.name}" for o in plan.orphans)
+    for change in plan.changes:
+        if change.action == "noop" and change.drift:  # drift that needs no write: converged
+            lines.extend(_change_lines(change, style))
+    lines.extend(_refusals(plan, style))
+    lines.extend(_others(plan, style))
     if lines:
         lines.append("")
+    lines.append(_summary(report, plan, style))
+    return "\n".join(lines) + "\n"
+
+
+def _summary(report: Report, plan: Plan, style: Style) -> str:
     in_sync = plan.count("noop")
     if report.result is not None:
         r = report.result
-        lines.append(
+        text = (
             style(
                 f"Apply complete: {r.created} created, {r.updated} updated, {r.deleted} deleted",
                 "green",
@@ -63,40 +61,130 @@ def render_text(report: Report, *, color: bool = False) -> str:
             )
             + f" ({in_sync} unchanged)."
         )
-    elif not plan.has_changes and not plan.blocked:
-        lines.append(
-            style("No changes.", "green", bold=True)
-            + f" The registry matches {report.sources_dir} ({_sources(in_sync)} in sync)."
+        if r.refused:
+            text += "\n" + style(
+                f"Refused because of conflicts: {', '.join(r.refused)} "
+                "(re-run with --force-conflicts to let git win).",
+                "red",
+            )
+        return text
+    if not plan.has_changes and not plan.blocked and not plan.guard:
+        return style("No changes.", "green", bold=True) + (
+            f" The registry matches {report.sources_dir} ({_plural(in_sync, 'source')} in sync)."
         )
-    else:
-        lines.append(style(summary_line(plan), bold=True) + f" {in_sync} unchanged.")
-        if plan.blocked:
-            lines.append(style(f"{len(plan.blocked)} source(s) blocked: apply will refuse.", "red"))
-    return "\n".join(lines) + "\n"
+    return style(summary_line(plan), bold=True) + f" {in_sync} unchanged."
 
 
-def _change_lines(change: Change, style: Callable[..., str]) -> list[str]:
+def _change_lines(change: Change, style: Style) -> list[str]:
     mark, fg = _STYLE[change.action]
     where = f"  {change.file}:{change.line}" if change.file else ""
-    lines = [
-        style(f"  {mark} {change.action} {change.name}", fg, bold=True)
-        + f" ({change.source_type}){where}"
-    ]
+    note = "  (deleted outside git; recreating)" if change.recreate else ""
+    head = (
+        f"  {mark} {change.action} {change.name}"
+        if change.action != "noop"
+        else (f"  ! {change.name}")
+    )
+    lines = [style(head, fg, bold=True) + f" ({change.source_type}){where}{note}"]
     for field in change.fields:
+        unknown = " (unknown until apply)" if field.path in change.unknown else ""
         if change.action == "create":
-            lines.append(style(f"      + {field.path}: {_v(field.new)}", fg))
+            lines.append(style(f"      + {field.path}: {show(field.new)}{unknown}", fg))
+        elif str(field.new).startswith("(sensitive"):
+            lines.append(style(f"      ~ {field.path}: {field.new}", fg))
         else:
-            old = "(none)" if field.old is None else _v(field.old)
-            new = "(none)" if field.new is None else _v(field.new)
-            lines.append(style(f"      ~ {field.path}: {old} → {new}", fg))
+            old = "(none)" if field.old is None else show(field.old)
+            new = "(none)" if field.new is None else show(field.new)
+            lines.append(style(f"      ~ {field.path}: {old} → {new}{unknown}", fg))
+    lines.extend(_drift_lines(change, style))
     if change.action == "delete" and change.record_id:
         lines.append(style(f"      id: {change.record_id}", fg))
     return lines
 
 
-def _v(value: Any) -> str:
-    return show(value)
+def _drift_lines(change: Change, style: Style) -> list[str]:
+    lines = []
+    for field in change.drift:
+        if str(field.new).startswith("(sensitive"):
+            lines.append(style(f"      ! drift {field.path}: {field.new}", "magenta"))
+        else:
+            old = "(none)" if field.old is None else show(field.old)
+            new = "(none)" if field.new is None else show(field.new)
+            lines.append(
+                style(f"      ! drift {field.path}: {old} → {new} (changed outside git)", "magenta")
+            )
+    for path in change.conflicts:
+        lines.append(
+            style(
+                f"      ✗ conflict {path}: changed in git and outside git; apply refuses this "
+                "source unless --force-conflicts",
+                "red",
+            )
+        )
+    return lines
 
 
-def _sources(count: int) -> str:
-    return f"{count} source{'s' if count != 1 else ''}"
+def _refusals(plan: Plan, style: Style) -> list[str]:
+    lines = []
+    for blocked in plan.blocked:
+        where = f"  ({blocked.file}:{blocked.line})" if blocked.file else ""
+        lines.append(style(f"  ✗ {blocked.name}: {blocked.reason}", "red") + where)
+    if plan.guard:
+        lines.append(style(f"  ✗ {plan.guard}", "red"))
+    return lines
+
+
+def _others(plan: Plan, style: Style) -> list[str]:
+    lines = []
+    if plan.unmanaged:
+        lines += [
+            "",
+            style(f"Unmanaged records (not owned by '{plan.owner}', never touched):", bold=True),
+        ]
+        for item in plan.unmanaged:
+            owner = item.managed_by or "no owner"
+            lines.append(style(f"  ? {item.name}", "cyan") + f"  ({owner})")
+    if plan.orphans:
+        lines += [
+            "",
+            style("Owned records without a manifest (deleted only with --prune):", bold=True),
+        ]
+        lines.extend(f"  · {o.name}" for o in plan.orphans)
+    return lines
+
+
+def _drift(plan: Plan, style: Style) -> str:
+    """`reconcile drift`: only what changed outside git."""
+    lines: list[str] = []
+    for change in plan.drifted:
+        if change.recreate:
+            lines.append(style(f"  - {change.name}: deleted outside git", "red", bold=True))
+            continue
+        lines.append(
+            style(
+                f"  ~ {change.name} ({change.source_type}): changed outside git",
+                "magenta",
+                bold=True,
+            )
+        )
+        lines.extend(_drift_lines(change, style))
+    for item in plan.added_out_of_band:
+        lines.append(style(f"  + {item.name}: added outside git (no owner)", "cyan", bold=True))
+    changed = sum(1 for c in plan.drifted if not c.recreate)
+    deleted = sum(1 for c in plan.drifted if c.recreate)
+    added = len(plan.added_out_of_band)
+    if not (changed or deleted or added):
+        return (
+            style("No drift.", "green", bold=True)
+            + " The registry matches what was last applied.\n"
+        )
+    lines += [
+        "",
+        style(
+            f"Drift: {changed} changed, {deleted} deleted, {added} added outside git.", bold=True
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
