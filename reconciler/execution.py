@@ -28,10 +28,8 @@ def build_writes(
 ) -> tuple[Writes, list[str]]:
     """The backend writes for a plan, and the names refused because of a conflict."""
     if plan.blocked:
-        names = ", ".join(b.name for b in plan.blocked)
-        raise PlanBlocked(
-            f"cannot apply: {len(plan.blocked)} source(s) blocked ({names}); nothing was written"
-        )
+        reasons = "; ".join(f"{b.name}: {b.reason}" for b in plan.blocked)
+        raise PlanBlocked(f"cannot apply: {reasons}. Nothing was written.")
     if plan.guard:
         raise PlanBlocked(plan.guard + " Nothing was written.")
     live = {r.id: r for r in records}

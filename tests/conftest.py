@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,21 +21,27 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from click.testing import CliRunner, Result
+
+from reconciler.cli import cli
 
 BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     url = os.environ.get("RECONCILER_TEST_PG")
     if url:
         yield url
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    # Not under pytest's tmp_path: a concurrent pytest session may prune those directories.
+    data = tempfile.mkdtemp(prefix="reconciler-pg-")
+    server = pgserver.get_server(data, cleanup_mode="stop")
     yield server.get_uri()
     server.cleanup()
+    shutil.rmtree(data, ignore_errors=True)
 
 
 def with_database(url: str, dbname: str) -> str:
@@ -129,3 +137,74 @@ def sql_rows(url: str, query: str) -> list[tuple[Any, ...]]:
             return conn.execute(query).fetchall()
     with psycopg.connect(url) as conn:
         return conn.execute(query).fetchall()
+
+
+# -- the CLI as a user runs it -------------------------------------------------------
+
+CANARY = "canary-Secret-6f1d2c"
+
+ORDERS = """\
+name: orders
+source_type: postgres
+description: Orders placed in the web shop.
+connection:
+  host: db.internal
+  port: 5432
+  dbname: shop
+  user: reporting
+  password: ${env:ORDERS_DB_PASSWORD}
+  table: orders
+tags: [sales, pii]
+"""
+
+CUSTOMERS = """\
+name: customers
+source_type: csv
+description: Customer export from the CRM.
+connection:
+  file_path: data/customers.csv
+tags: [crm]
+"""
+
+EVENTS = """\
+name: events
+source_type: csv
+connection: {file_path: data/events.csv}
+"""
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    root = tmp_path / "sources.d"
+    (root / "shop").mkdir(parents=True)
+    (root / "shop" / "orders.yaml").write_text(ORDERS)
+    (root / "customers.yml").write_text(CUSTOMERS)
+    (root / "events.yaml").write_text(EVENTS)
+    return root
+
+
+def reconcile(*args: str, registry: str, sources: Path, **env: str) -> Result:
+    environment = {"ORDERS_DB_PASSWORD": CANARY, "NO_COLOR": "1", **env}
+    result = CliRunner().invoke(
+        cli,
+        [*args, "--registry", registry, "--sources-dir", str(sources)],
+        env=environment,
+        catch_exceptions=False,
+    )
+    assert CANARY not in result.output + result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    return result
+
+
+def init_registry(registry: str) -> Result:
+    return CliRunner().invoke(cli, ["registry", "init", "--registry", registry])
+
+
+def sql_exec(url: str, query: str, params: tuple[Any, ...] = ()) -> None:
+    """Change the registry behind the reconciler's back (`?` placeholders on both backends)."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url[len("sqlite:///") :]) as conn:
+            conn.execute(query, params)
+    else:
+        with psycopg.connect(url) as conn:
+            conn.execute(query.replace("?", "%s"), params)

@@ -6,68 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from conftest import file_bytes, insert_raw, snapshot, sql_rows
+from click.testing import CliRunner
+from conftest import (
+    CANARY,
+    EVENTS,
+    file_bytes,
+    init_registry,
+    insert_raw,
+    reconcile,
+    snapshot,
+    sql_rows,
+)
 
 from reconciler.cli import cli
-
-CANARY = "canary-Secret-6f1d2c"
-
-ORDERS = """\
-name: orders
-source_type: postgres
-description: Orders placed in the web shop.
-connection:
-  host: db.internal
-  port: 5432
-  dbname: shop
-  user: reporting
-  password: ${env:ORDERS_DB_PASSWORD}
-  table: orders
-tags: [sales, pii]
-"""
-
-CUSTOMERS = """\
-name: customers
-source_type: csv
-description: Customer export from the CRM.
-connection:
-  file_path: data/customers.csv
-tags: [crm]
-"""
-
-EVENTS = """\
-name: events
-source_type: csv
-connection: {file_path: data/events.csv}
-"""
-
-
-@pytest.fixture
-def sources(tmp_path: Path) -> Path:
-    root = tmp_path / "sources.d"
-    (root / "shop").mkdir(parents=True)
-    (root / "shop" / "orders.yaml").write_text(ORDERS)
-    (root / "customers.yml").write_text(CUSTOMERS)
-    (root / "events.yaml").write_text(EVENTS)
-    return root
-
-
-def reconcile(*args: str, registry: str, sources: Path, **env: str) -> Result:
-    environment = {"ORDERS_DB_PASSWORD": CANARY, "NO_COLOR": "1", **env}
-    result = CliRunner().invoke(
-        cli,
-        [*args, "--registry", registry, "--sources-dir", str(sources)],
-        env=environment,
-        catch_exceptions=False,
-    )
-    assert CANARY not in result.output + result.stderr
-    assert "Traceback" not in result.output + result.stderr
-    return result
-
-
-def init_registry(registry: str) -> Result:
-    return CliRunner().invoke(cli, ["registry", "init", "--registry", registry])
 
 
 def test_dry_run_shows_creates_and_writes_nothing(registry_url: str, sources: Path) -> None:
@@ -162,7 +113,8 @@ def test_name_taken_by_unowned_record_blocks_the_apply(registry_url: str, source
     applied = reconcile(registry=registry_url, sources=sources)
     assert applied.exit_code == 1
     assert (
-        "error: cannot apply: 1 source(s) blocked (orders); nothing was written" in applied.stderr
+        "error: cannot apply: orders: a registry record with this name already exists and is not managed by reconciler"
+        in applied.stderr
     )
     assert sql_rows(registry_url, "SELECT name FROM sources") == [("Orders",)]
     assert sql_rows(registry_url, "SELECT outcome, created FROM runs") == [("failed", 0)]

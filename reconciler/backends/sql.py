@@ -16,7 +16,9 @@ from typing import Any, ClassVar
 
 from ..errors import RegistryError, StaleRecordError
 from ..models import Record
-from .base import NewRecord, RecordDelete, RecordUpdate, RunEntry, Writes
+from .base import NewRecord, RecordDelete, RecordReplace, RecordUpdate, RunEntry, Writes
+
+RecordChange = RecordUpdate | RecordReplace | RecordDelete
 
 # Columns of `sources`, in the order every SELECT returns them.
 SOURCE_COLUMNS = (
@@ -24,7 +26,8 @@ SOURCE_COLUMNS = (
     "status, managed_by, version, last_applied, fingerprints"
 )
 RUN_COLUMNS = (
-    "id, owner, actor, started_at, finished_at, created, updated, deleted, outcome, message"
+    "id, owner, actor, started_at, finished_at, created, updated, deleted, outcome, message, "
+    "replaced, registry"
 )
 
 
@@ -76,6 +79,27 @@ def migrations(types: dict[str, str]) -> list[list[str]]:
                 PRIMARY KEY (owner, name_key)
             )""",
         ],
+        [
+            # A state store for registries reached over an API (backends/http.py): the API
+            # has no field for ownership, last-applied state or fingerprints, so they live
+            # here, per registry URL and record id. A row outlives an out-of-band delete of
+            # its record, which is how such a delete is told apart from a new source.
+            f"""CREATE TABLE remote_records (
+                registry TEXT NOT NULL,
+                record_id TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                name_key TEXT NOT NULL,
+                last_applied {t["json"]} NOT NULL,
+                fingerprints {t["json"]} NOT NULL,
+                applied_at {t["time"]} NOT NULL,
+                PRIMARY KEY (registry, record_id)
+            )""",
+            "CREATE INDEX remote_records_owner ON remote_records (registry, owner, name_key)",
+            # Which registry a run was for when one state store serves several ('' = this
+            # database's own), and how many records it replaced (delete, then register).
+            "ALTER TABLE runs ADD COLUMN replaced INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE runs ADD COLUMN registry TEXT NOT NULL DEFAULT ''",
+        ],
     ]
 
 
@@ -86,6 +110,7 @@ class SqlRegistry(ABC):
     """A registry in SQL tables; subclasses provide the dialect."""
 
     display_url: str
+    updates_in_place: bool = True
     types: ClassVar[dict[str, str]]
     _cur: Any = None  # the cursor of the open write transaction, while one is open
 
@@ -145,6 +170,8 @@ class SqlRegistry(ABC):
 
     def init(self) -> int:
         steps = migrations(self.types)
+        if self._schema_version() == len(steps):
+            return 0  # up to date: no need to wait for the write lock
         with self._transaction() as cur:
             cur.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -172,6 +199,11 @@ class SqlRegistry(ABC):
                 (secrets.token_hex(32),),
             )
             return len(steps) - current
+
+    def _schema_version(self) -> int:
+        if not self._initialised():
+            return 0
+        return int(self._read("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0])
 
     def fingerprint_key(self) -> bytes | None:
         if not self._initialised():
@@ -211,6 +243,14 @@ class SqlRegistry(ABC):
                     ],
                 )
                 self._check_count(cur, writes.updates)
+            if writes.replaces:
+                # A new id under the same name: the old row goes first (names are unique).
+                cur.executemany(
+                    self._sql("DELETE FROM sources WHERE id = ? AND version = ?"),
+                    [(r.old_id, r.expected_version) for r in writes.replaces],
+                )
+                self._check_count(cur, writes.replaces)
+                self._insert(cur, [r.record for r in writes.replaces], run.actor, now)
             if writes.deletes:
                 cur.executemany(
                     self._sql("DELETE FROM sources WHERE id = ? AND version = ?"),
@@ -223,7 +263,11 @@ class SqlRegistry(ABC):
             self._insert_run(cur, run)
 
     def _remember(self, cur: Any, writes: Writes, owner: str, now: datetime) -> None:
-        applied = [*writes.creates, *(u.record for u in writes.updates)]
+        applied = [
+            *writes.creates,
+            *(u.record for u in writes.updates),
+            *(r.record for r in writes.replaces),
+        ]
         if applied:
             cur.executemany(
                 self._sql(
@@ -243,11 +287,13 @@ class SqlRegistry(ABC):
         with self._transaction() as cur:
             self._insert_run(cur, run)
 
-    def list_runs(self, limit: int = 20) -> list[RunEntry]:
+    def list_runs(self, limit: int = 20, registry: str = "") -> list[RunEntry]:
+        """The newest runs first; `registry` picks a remote registry's runs in a state store."""
         if not self._initialised():
             return []
         rows = self._read(
-            f"SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
+            f"SELECT {RUN_COLUMNS} FROM runs WHERE registry = ? ORDER BY started_at DESC LIMIT ?",
+            (registry, limit),
         )
         return [
             RunEntry(
@@ -261,6 +307,8 @@ class SqlRegistry(ABC):
                 deleted=r[7],
                 outcome=r[8],
                 message=r[9],
+                replaced=r[10],
+                registry=r[11],
             )
             for r in rows
         ]
@@ -298,7 +346,7 @@ class SqlRegistry(ABC):
             self._json(r.fingerprints),
         )
 
-    def _check_count(self, cur: Any, expected: Sequence[RecordUpdate | RecordDelete]) -> None:
+    def _check_count(self, cur: Any, expected: Sequence[RecordChange]) -> None:
         if cur.rowcount != len(expected):
             # Leaving the `with` by exception rolls everything back.
             names = ", ".join(sorted(_name(e) for e in expected)[:5])
@@ -309,7 +357,9 @@ class SqlRegistry(ABC):
 
     def _insert_run(self, cur: Any, run: RunEntry) -> None:
         cur.execute(
-            self._sql(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            self._sql(
+                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
             (
                 run.id,
                 run.owner,
@@ -321,6 +371,8 @@ class SqlRegistry(ABC):
                 run.deleted,
                 run.outcome,
                 run.message,
+                run.replaced,
+                run.registry,
             ),
         )
 
@@ -342,8 +394,8 @@ class SqlRegistry(ABC):
         )
 
 
-def _name(entry: RecordUpdate | RecordDelete) -> str:
-    return entry.record.name if isinstance(entry, RecordUpdate) else entry.name
+def _name(entry: RecordChange) -> str:
+    return entry.name if isinstance(entry, RecordDelete) else entry.record.name
 
 
 def _now() -> datetime:
