@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from pydantic import ValidationError
 from .errors import InvalidManifests, Problem, ReconcilerError
 from .models import Manifest
 from .schema_files import connection_specs, manifest_validator
-from .yamldocs import Document, parse_documents
+from .yamldocs import Document, dotted, parse_documents
 
 SUFFIXES = (".yaml", ".yml")
 _JSON_TYPES = {
@@ -27,6 +29,18 @@ _JSON_TYPES = {
     int: "an integer",
     float: "a number",
     type(None): "null",
+    date: "a date",
+    datetime: "a timestamp",
+    bytes: "binary data",
+}
+_SCHEMA_TYPES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "boolean": "a boolean",
+    "integer": "an integer",
+    "number": "a number",
+    "null": "null",
 }
 
 
@@ -49,48 +63,56 @@ def load_manifests(sources_dir: Path) -> list[Manifest]:
     """All manifests of the directory, or InvalidManifests listing every problem."""
     manifests: list[Manifest] = []
     problems: list[Problem] = []
+    names: list[_Name] = []
     for path in find_manifest_files(sources_dir):
         display = path.as_posix()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(display, 1, f"cannot read file: {_reason(exc)}"))
-            continue
-        docs, parse_problems = parse_documents(text, display)
-        problems.extend(parse_problems)
+        docs, file_problems = _read(path, display)
+        problems.extend(file_problems)
         for doc in docs:
+            names.extend(_names(doc, display))
             manifest, doc_problems = validate_document(doc, display)
             problems.extend(doc_problems)
-            if manifest is not None and not parse_problems:
+            if manifest is not None and not file_problems:
                 manifests.append(manifest)
-    problems.extend(_duplicate_names(manifests))
+    problems.extend(_duplicate_names(names))
     if problems:
         raise InvalidManifests(sorted(set(problems), key=lambda p: (p.file, p.line, p.message)))
     return manifests
 
 
+def _read(path: Path, display: str) -> tuple[list[Document], list[Problem]]:
+    """An unreadable file is one problem like any other, so the other files are still checked."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [Problem(display, 1, f"cannot read file: {_reason(exc)}")]
+    return parse_documents(text, display)
+
+
 def validate_document(doc: Document, display: str) -> tuple[Manifest | None, list[Problem]]:
     """Check one document against the JSON Schema; build the typed manifest when it passes."""
     if not isinstance(doc.data, dict):
-        kind = _JSON_TYPES.get(type(doc.data), type(doc.data).__name__)
+        kind = _kind(doc.data)
         return None, [Problem(display, doc.line, f"a manifest must be a mapping, got {kind}")]
     problems: list[Problem] = []
     for error in manifest_validator().iter_errors(doc.data):
-        problems.extend(_problems_for(error, doc, display))
-    if problems:
-        return None, problems
+        if not doc.is_rejected(tuple(error.absolute_path)):  # already reported by the parser
+            problems.extend(_problems_for(error, doc, display))
+    if problems or doc.rejected:
+        # Every `required` error (one per missing key) reports all the missing keys: dedupe.
+        return None, list(dict.fromkeys(problems))
     try:
         return Manifest(**doc.data, file=display, line=doc.line_of(("name",))), []
     except ValidationError as exc:  # the schema should have caught it; never show a traceback
         return None, [
-            Problem(display, doc.line_of(tuple(e["loc"])), f"{_dotted(e['loc'])}: {e['msg']}")
+            Problem(display, doc.line_of(tuple(e["loc"])), f"{dotted(e['loc'])}: {e['msg']}")
             for e in exc.errors()
         ]
 
 
 def _problems_for(error: Any, doc: Document, display: str) -> Iterable[Problem]:
     path = tuple(error.absolute_path)
-    prefix = f"{_dotted(path)}: " if path else ""
+    prefix = f"{dotted(path)}: " if path else ""
     instance = error.instance
     if error.validator == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
@@ -102,59 +124,126 @@ def _problems_for(error: Any, doc: Document, display: str) -> Iterable[Problem]:
             if key not in instance:
                 yield Problem(display, doc.line_of(path), f"{prefix}missing required key '{key}'")
         return
-    line = doc.line_of(path)
-    secret = _is_sensitive(doc.data, path)
+    message = describe(error, secret=_is_sensitive(doc.data, path))
+    yield Problem(display, doc.line_of(path), prefix + message)
+
+
+def describe(error: Any, secret: bool) -> str:
+    """A jsonschema error in the user's words; a sensitive value is never part of it."""
+    instance = error.instance
     template = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
     if template:
-        value = "" if secret else _show(instance)
-        yield Problem(display, line, prefix + template.replace("{value}", value))
-    elif error.validator == "type":
+        return str(template).replace("{value}", "" if secret else _show(instance))
+    if error.validator == "type":
         expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        got = _JSON_TYPES.get(type(instance), type(instance).__name__)
-        shown = "" if secret or isinstance(instance, dict | list) else f" {_show(instance)}"
-        yield Problem(display, line, f"{prefix}expected {expected}, got {got}{shown}")
-    elif secret:
-        yield Problem(display, line, f"{prefix}invalid value (not shown: sensitive field)")
-    else:
-        yield Problem(display, line, prefix + error.message)
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_SCHEMA_TYPES.get(name, name) for name in names)
+        hidden = secret or instance is None or isinstance(instance, dict | list)
+        shown = "" if hidden else f" {_show(instance)}"
+        return f"expected {wanted}, got {_kind(instance)}{shown}"
+    rule = _rule(str(error.validator), error.validator_value)
+    if rule is None:
+        return f"invalid value (fails the schema rule '{error.validator}')"
+    if error.validator in ("enum", "const") and not secret:
+        return f"{rule} (got {_show(instance)})"
+    return rule
+
+
+def _rule(validator: str, limit: Any) -> str | None:
+    """What a schema keyword asks for, e.g. minLength 1 -> `must not be empty`."""
+    match validator:
+        case "minLength" | "minItems" | "minProperties" if limit == 1:
+            return "must not be empty"
+        case "minLength":
+            return f"must be at least {_count(limit, 'character')} long"
+        case "maxLength":
+            return f"must be at most {_count(limit, 'character')} long"
+        case "minItems":
+            return f"must have at least {_count(limit, 'item')}"
+        case "maxItems":
+            return f"must have at most {_count(limit, 'item')}"
+        case "uniqueItems":
+            return "must not contain duplicates"
+        case "minimum":
+            return f"must be at least {limit}"
+        case "maximum":
+            return f"must be at most {limit}"
+        case "exclusiveMinimum":
+            return f"must be greater than {limit}"
+        case "exclusiveMaximum":
+            return f"must be less than {limit}"
+        case "enum":
+            return "must be one of: " + ", ".join(_word(choice) for choice in limit)
+        case "const":
+            return f"must be {_word(limit)}"
+        case "pattern":
+            return f"must match the pattern {limit}"
+    return None
 
 
 def _is_sensitive(data: dict[str, Any], path: tuple[Any, ...]) -> bool:
-    if len(path) != 2 or path[0] != "connection":
+    """A secret field, or a whole connection written as one string (typically a URL with one)."""
+    if not path or path[0] != "connection":
         return False
+    if len(path) == 1:
+        return True
     spec = connection_specs().get(str(data.get("source_type")))
     sensitive = spec.sensitive_fields if spec else frozenset({"password"})
     return path[1] in sensitive
 
 
-def _duplicate_names(manifests: list[Manifest]) -> list[Problem]:
-    seen: dict[str, Manifest] = {}
+@dataclass(frozen=True)
+class _Name:
+    """A string `name` and where it is written, whether or not its document is valid."""
+
+    name: str
+    file: str
+    line: int
+
+
+def _names(doc: Document, display: str) -> list[_Name]:
+    """The document's name if it is a string, even when the document has other problems."""
+    name = doc.data.get("name") if isinstance(doc.data, dict) else None
+    if not isinstance(name, str):
+        return []
+    return [_Name(name, display, doc.line_of(("name",)))]
+
+
+def _duplicate_names(names: list[_Name]) -> list[Problem]:
+    """Names clash case-insensitively; checked on every document so one fix round finds all."""
+    seen: dict[str, _Name] = {}
     problems = []
-    for manifest in manifests:
-        key = manifest.name.casefold()
-        first = seen.setdefault(key, manifest)
-        if first is not manifest:
+    for named in names:
+        first = seen.setdefault(named.name.casefold(), named)
+        if first is not named:
             problems.append(
                 Problem(
-                    manifest.file,
-                    manifest.line,
-                    f"duplicate source name '{manifest.name}' "
+                    named.file,
+                    named.line,
+                    f"duplicate source name '{named.name}' "
                     f"(also defined at {first.file}:{first.line}; names are case-insensitive)",
                 )
             )
     return problems
 
 
-def _dotted(path: Iterable[Any]) -> str:
-    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
+def _kind(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _count(number: Any, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _word(value: Any) -> str:
+    return value if isinstance(value, str) else _show(value)
 
 
 def _show(value: Any) -> str:
     try:
         return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(str(value))
+    except (TypeError, ValueError):  # a date, a timestamp: shown as written
+        return json.dumps(str(value), ensure_ascii=False)
 
 
 def _reason(exc: Exception) -> str:
