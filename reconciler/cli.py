@@ -361,5 +361,43 @@ def registry_init(ctx: click.Context, /, **given: Any) -> None:
     run(action)
 
 
+@cli.command("import")
+@with_options(REGISTRY, OWNER)
+@click.option("--name", "names", multiple=True, help="Import this source (repeatable).")
+@click.option("--all", "import_all", is_flag=True, help="Import every record nobody owns.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Directory to write the manifests to (e.g. sources.d).",
+)
+@click.pass_context
+def import_(
+    ctx: click.Context, /, names: tuple[str, ...], import_all: bool, out: Path, **given: Any
+) -> None:
+    """Adopt records registered outside git: write their manifests and take ownership.
+
+    Sensitive values are written as ${env:...} references, with a comment naming the variable
+    to set; the secrets themselves never reach the files.
+    """
+    s = settings(ctx, given)
+    if bool(names) == import_all:
+        raise UsageError("give either --name NAME (repeatable) or --all", ctx)
+
+    def action() -> int:
+        from .importing import import_records
+
+        imported = import_records(
+            s["registry"], owner=s["owner"], names=list(names) or None, out_dir=out
+        )
+        for item in imported:
+            needs = f"  (set {', '.join(item.variables)})" if item.variables else ""
+            click.echo(f"  + {item.name} → {item.path}{needs}")
+        click.echo(f"Imported {len(imported)} source(s); they are now managed by '{s['owner']}'.")
+        return EXIT_OK
+
+    run(action, registry=s["registry"])
+
+
 def main() -> None:
     cli(prog_name="reconcile")
