@@ -55,7 +55,7 @@ def test_read_only_registry_refuses_writes(registry_url: str) -> None:
 
 def test_init_is_versioned_and_idempotent(registry_url: str) -> None:
     registry = open_registry(registry_url, writable=True)
-    assert registry.init() == 2
+    assert registry.init() == 3
     assert registry.init() == 0
     registry.close()
 

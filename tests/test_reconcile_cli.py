@@ -212,7 +212,7 @@ def test_runs_are_logged(registry_url: str, sources: Path) -> None:
 
 def test_registry_init_is_idempotent(registry_url: str, sources: Path) -> None:
     first = init_registry(registry_url)
-    assert first.exit_code == 0 and "2 migration(s) applied." in first.stdout
+    assert first.exit_code == 0 and "3 migration(s) applied." in first.stdout
     second = init_registry(registry_url)
     assert second.exit_code == 0 and "already up to date." in second.stdout
 

@@ -32,6 +32,18 @@ class RecordUpdate:
 
 
 @dataclass(frozen=True)
+class RecordReplace:
+    """Delete record `old_id`, then register `record` (a new id) in its place.
+
+    For registries that cannot update in place (the Sources API has no update endpoint).
+    """
+
+    record: NewRecord
+    old_id: str
+    expected_version: int
+
+
+@dataclass(frozen=True)
 class RecordDelete:
     id: str
     name: str
@@ -42,6 +54,7 @@ class RecordDelete:
 class Writes:
     creates: list[NewRecord] = field(default_factory=list)
     updates: list[RecordUpdate] = field(default_factory=list)
+    replaces: list[RecordReplace] = field(default_factory=list)
     deletes: list[RecordDelete] = field(default_factory=list)
 
 
@@ -59,12 +72,27 @@ class RunEntry:
     deleted: int = 0
     outcome: str = "running"
     message: str = ""
+    replaced: int = 0
+    # The remote registry this run was for, when the log lives in a state store ("" = the
+    # database's own registry).
+    registry: str = ""
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """How to reach a registry beyond its URL; each backend uses what applies to it."""
+
+    # Where a registry without fields for ownership and last-applied state (http) keeps them.
+    state: str = "sqlite:///.reconciler/state.db"
+    http_timeout: float = 10.0
 
 
 class Registry(Protocol):
     """A live registry. Writes are all-or-nothing and check each record's version."""
 
     display_url: str
+    # False when a changed record must be deleted and registered again (plan: replace).
+    updates_in_place: bool
 
     def list_records(self) -> list[Record]:
         """Every record, in one query; an uninitialised registry has none."""
@@ -90,9 +118,11 @@ class Registry(Protocol):
         ...
 
     def apply(self, writes: Writes, run: RunEntry) -> None:
-        """Write creates, then updates, then deletes, and the run entry, in one transaction.
+        """Write creates, updates, replaces, then deletes, and the run entry.
 
-        Raises StaleRecordError (and writes nothing) if any record's version moved.
+        SQL backends do it in one transaction and raise StaleRecordError (writing nothing)
+        if any record's version moved. A remote registry cannot roll back: it stops at the
+        first failure, keeps the state of what it did and says so in the error.
         """
         ...
 
