@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
-from .backends import DEFAULT_REGISTRY, redact_url
+from .backends import DEFAULT_REGISTRY, DEFAULT_STATE, redact_url
+from .backends.base import ConnectOptions
 from .errors import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -24,7 +25,7 @@ from .secrets import REDACTOR
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Option values given on the command line win; then these variables; then the defaults.
-ENV = {"registry": "RECONCILER_REGISTRY", "owner": "RECONCILER_OWNER"}
+ENV = {"registry": "RECONCILER_REGISTRY", "owner": "RECONCILER_OWNER", "state": "RECONCILER_STATE"}
 DEFAULTS: dict[str, Any] = {
     "sources_dir": Path("sources.d"),
     "registry": DEFAULT_REGISTRY,
@@ -32,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "output": "text",
     "max_deletes": 10,
     "lock_timeout": 60.0,
+    "state": DEFAULT_STATE,
+    "http_timeout": 10.0,
 }
 
 
@@ -46,7 +49,7 @@ class _UsageExit1:
         try:
             return super().make_context(*args, **kwargs)  # type: ignore[misc,no-any-return]
         except click.UsageError as exc:
-            raise UsageError(exc.message, exc.ctx) from None
+            raise UsageError(exc.format_message(), exc.ctx) from None
 
 
 class Command(_UsageExit1, click.Command):
@@ -67,11 +70,27 @@ SOURCES = _opt(
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory of *.yaml/*.yml manifests, read recursively.  [default: sources.d]",
 )
-REGISTRY = _opt(
+REGISTRY_URL = _opt(
     "--registry",
-    help="Registry URL: sqlite:///PATH or postgresql://...  "
-    f"[env: RECONCILER_REGISTRY; default: {DEFAULT_REGISTRY}]",
+    help="Registry URL: sqlite:///PATH, postgresql://... or http(s)://... (the Sources API, "
+    f"token in RECONCILER_TOKEN).  [env: RECONCILER_REGISTRY; default: {DEFAULT_REGISTRY}]",
 )
+STATE = _opt(
+    "--state",
+    help="With an http(s) registry: where ownership and last-applied state are kept, "
+    "sqlite:///PATH or postgresql://... (share it between CI and cron).  "
+    f"[env: RECONCILER_STATE; default: {DEFAULT_STATE}]",
+)
+HTTP_TIMEOUT = _opt(
+    "--http-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="With an http(s) registry: seconds to wait for each answer.  [default: 10]",
+)
+
+
+def REGISTRY(func: F) -> F:  # noqa: N802  (an option decorator, like its neighbours)
+    """--registry, with the options an http(s) registry also needs."""
+    return REGISTRY_URL(STATE(HTTP_TIMEOUT(func)))
 OWNER = _opt(
     "--owner",
     help="Owner id stored on the records this reconciler manages; records of other owners are "
@@ -188,7 +207,12 @@ def _options(s: dict[str, Any]) -> Options:
         force_deletes=bool(s.get("force_deletes")),
         force_conflicts=bool(s.get("force_conflicts")),
         lock_timeout=s["lock_timeout"],
+        connect=connect_options(s),
     )
+
+
+def connect_options(s: dict[str, Any]) -> ConnectOptions:
+    return ConnectOptions(state=s["state"], http_timeout=s["http_timeout"])
 
 
 def _report(kind: str, s: dict[str, Any], outcome: Outcome) -> Report:
@@ -284,7 +308,10 @@ def apply(ctx: click.Context, /, plan_file: Path | None, **given: Any) -> None:
     With PLAN_FILE (from `reconcile plan --out`), apply exactly that plan, or refuse and write
     nothing if the registry or the manifests changed since it was saved.
     """
-    _reconcile(settings(ctx, given), dry_run=False, plan_file=plan_file)
+    s = settings(ctx, given)
+    if s.get("dry_run"):
+        raise UsageError("--dry-run cannot be combined with apply; use `reconcile plan`", ctx)
+    _reconcile(s, dry_run=False, plan_file=plan_file)
 
 
 @cli.command()
@@ -349,7 +376,7 @@ def registry_init(ctx: click.Context, /, **given: Any) -> None:
     def action() -> int:
         from .backends import open_registry
 
-        store = open_registry(s["registry"], writable=True)
+        store = open_registry(s["registry"], writable=True, options=connect_options(s))
         try:
             applied = store.init()
         finally:
@@ -388,7 +415,11 @@ def import_(
         from .importing import import_records
 
         imported = import_records(
-            s["registry"], owner=s["owner"], names=list(names) or None, out_dir=out
+            s["registry"],
+            owner=s["owner"],
+            names=list(names) or None,
+            out_dir=out,
+            options=connect_options(s),
         )
         for item in imported:
             needs = f"  (set {', '.join(item.variables)})" if item.variables else ""

@@ -265,3 +265,19 @@ def test_python_dash_m_entry_point(sources: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "3 sources in 3 files: all valid.\n"
+
+
+def test_dry_run_with_apply_is_refused(tmp_path: Path, sources: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    result = CliRunner().invoke(
+        cli, ["--dry-run", "apply", "--registry", url, "--sources-dir", str(sources)]
+    )
+    assert result.exit_code == 1
+    assert "--dry-run cannot be combined with apply" in result.stderr
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_usage_errors_exit_1_not_2(sources: Path) -> None:
+    result = CliRunner().invoke(cli, ["--output", "xml", "--dry-run"])
+    assert result.exit_code == 1
+    assert "Invalid value for '--output'" in result.stderr
