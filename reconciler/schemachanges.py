@@ -246,7 +246,7 @@ def _change(
     return SchemaChange(kind=kind, column=column, old=old, new=new, severity=sev, message=text)
 
 
-def _type_change(old: _Col, new: _Col) -> list[SchemaChange]:
+def _type_change(old: _Col, new: _Col, perspective: Perspective) -> list[SchemaChange]:
     verdict = classify_type(old.type, new.type)
     if verdict is None:
         return []
@@ -256,6 +256,10 @@ def _type_change(old: _Col, new: _Col) -> list[SchemaChange]:
         "warning": "warning: stored values are now read in a time zone",
         "breaking": "breaking",
     }[severity]
+    if kind == "type_widened" and perspective == "producer":
+        # Producers review every type change: their writers, and any typed copy of the
+        # column they maintain, must follow a widening too.
+        severity, label = "breaking", "widened, breaking for producers"
     text = f'column "{new.name}" type {old.type} → {new.type} ({label})'
     return [_change(kind, new.name, old.type, new.type, severity, text)]
 
@@ -289,7 +293,7 @@ def _diff(old: Sequence[_Col], new: Sequence[_Col], perspective: Perspective) ->
     for col in old:
         if col.name in new_by_name:
             now = new_by_name[col.name]
-            changes += _type_change(col, now) + _null_change(col, now, perspective)
+            changes += _type_change(col, now, perspective) + _null_change(col, now, perspective)
         elif col.name in renamed:
             now = renamed[col.name]
             text = f'column "{col.name}" renamed to "{now.name}" (breaking)'
