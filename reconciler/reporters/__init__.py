@@ -10,7 +10,7 @@ from ..errors import Problem
 from ..models import ApplyResult, Plan
 
 FORMAT_VERSION = "1.0"
-FORMATS = ("text", "json", "markdown")
+FORMATS = ("text", "json", "markdown", "junit", "github")
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,18 @@ def render(fmt: str, report: Report, *, color: bool = False) -> str:
 
         return render_json(report)
     if fmt == "markdown":
+        from .limits import fit_comment
         from .markdown import render_markdown
 
-        return render_markdown(report)
+        return fit_comment(render_markdown(report))
+    if fmt == "junit":
+        from .junit import render_junit
+
+        return render_junit(report)
+    if fmt == "github":
+        from .github import render_github
+
+        return render_github(report)
     from .text import render_text
 
     return render_text(report, color=color)
