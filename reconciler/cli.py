@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from . import outputs
 from .backends import DEFAULT_REGISTRY, DEFAULT_STATE, redact_url
 from .backends.base import ConnectOptions
 from .errors import (
@@ -20,7 +21,7 @@ from .errors import (
     ReconcilerError,
 )
 from .reconcile import Options, Outcome
-from .reporters import FORMATS, Report, render
+from .reporters import FORMATS, Report
 from .secrets import REDACTOR
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,7 +97,15 @@ OWNER = _opt(
     help="Owner id stored on the records this reconciler manages; records of other owners are "
     "never touched.  [env: RECONCILER_OWNER; default: reconciler]",
 )
-OUTPUT = _opt("--output", "-o", type=click.Choice(FORMATS), help="Output format.  [default: text]")
+OUTPUT = _opt(
+    "--output",
+    "-o",
+    type=outputs.TargetType(),
+    multiple=True,
+    callback=outputs.check_targets,
+    help=f"Output format ({', '.join(FORMATS)}); repeatable: one to stdout, the others to files "
+    "as FORMAT=PATH, e.g. -o text -o json=report.json -o junit=junit.xml.  [default: text]",
+)
 PLAN_OPTIONS: list[Callable[[F], F]] = [
     _opt("--prune", is_flag=True, help="Also delete owned records whose manifest is gone."),
     _opt(
@@ -133,6 +142,33 @@ PLAN_OPTIONS: list[Callable[[F], F]] = [
 ]
 
 
+PROGRESS = _opt(
+    "--progress/--no-progress",
+    help="Show progress on stderr.  [default: on a terminal only, never when CI is set]",
+)
+# For cron and CI: what a run leaves behind besides its output (see outputs.py).
+RUN_OPTIONS: list[Callable[[F], F]] = [
+    _opt(
+        "--report",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Write the run's JSON report to FILE, with exit code, duration and error; written "
+        "even when the run fails.",
+    ),
+    _opt(
+        "--metrics-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Write Prometheus metrics of the run to FILE (*.prom, for node_exporter's textfile "
+        "collector), atomically.",
+    ),
+    _opt(
+        "--fail-on-drift",
+        is_flag=True,
+        help="Exit 2 when records were changed outside git (even once converged).",
+    ),
+    PROGRESS,
+]
+
+
 def with_options(*options: Callable[[F], F]) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         for option in reversed(options):
@@ -150,17 +186,20 @@ def settings(ctx: click.Context, given: dict[str, Any]) -> dict[str, Any]:
             merged[name] = os.environ[var]
     parent = ctx.find_root().params if ctx.parent is not None else {}
     for source in (parent, given):
-        merged.update({k: v for k, v in source.items() if v is not None})
-    return merged
+        merged.update({k: v for k, v in source.items() if v is not None and v != ()})
+    return outputs.attach(ctx, merged)
 
 
 def _color(output: str) -> bool:
     return output == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
-def emit(report: Report, output: str) -> None:
+def emit(report: Report, output: str, *, stdout: bool = True) -> None:
+    """Print the report in the stdout format; write it to every --output file."""
     color = _color(output)
-    click.echo(REDACTOR.scrub(render(output, report, color=color)), nl=False, color=color)
+    if stdout:
+        click.echo(outputs.rendered(output, report, color=color), nl=False, color=color)
+    outputs.deliver(report)
 
 
 def run(
@@ -172,28 +211,31 @@ def run(
     registry: str = "",
 ) -> None:
     """The one place exceptions become a message and an exit code."""
+    error = ""
     try:
         code = action()
     except InvalidManifests as exc:
-        if output != "text":
-            emit(
-                Report(
-                    kind=kind,
-                    registry=redact_url(registry),
-                    sources_dir=(sources_dir or Path()).as_posix(),
-                    problems=exc.problems,
-                ),
-                output,
-            )
+        error = str(exc)
+        emit(
+            Report(
+                kind=kind,
+                registry=redact_url(registry),
+                sources_dir=(sources_dir or Path()).as_posix(),
+                problems=exc.problems,
+            ),
+            output,
+            stdout=output != "text",  # text goes to stderr below; files get the report
+        )
         for problem in exc.problems:
             click.echo(REDACTOR.scrub(str(problem)), err=True)
         message = str(exc) if kind != "validate" else str(exc).split(";")[0]
         click.echo(f"error: {REDACTOR.scrub(message)}", err=True)
         code = exc.exit_code
     except ReconcilerError as exc:
+        error = str(exc)
         click.echo(f"error: {REDACTOR.scrub(str(exc))}", err=True)
         code = exc.exit_code
-    sys.exit(code)
+    sys.exit(outputs.finish(code, kind=kind, error=REDACTOR.scrub(error)))
 
 
 def _options(s: dict[str, Any]) -> Options:
@@ -263,7 +305,7 @@ def _reconcile(
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *PLAN_OPTIONS)
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *PLAN_OPTIONS, *RUN_OPTIONS)
 @_opt("--dry-run", is_flag=True, help="Show the plan; write nothing (same as `reconcile plan`).")
 @click.version_option(package_name="reconciler")
 @click.pass_context
@@ -278,7 +320,9 @@ def cli(ctx: click.Context, /, **given: Any) -> None:
     Exit codes:
       0  success (with --detailed-exitcode: nothing to do)
       1  error: invalid manifests, unreachable registry, refused or failed apply
-      2  changes pending (plan with --detailed-exitcode) or drift found (`reconcile drift`)
+      2  changes pending (plan with --detailed-exitcode) or drift found (`reconcile drift`,
+         or any run with --fail-on-drift)
+      3  a breaking schema change under `schema_policy: fail`
     """
     if ctx.invoked_subcommand is None:
         s = settings(ctx, given)
@@ -286,7 +330,7 @@ def cli(ctx: click.Context, /, **given: Any) -> None:
 
 
 @cli.command()
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *PLAN_OPTIONS)
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *PLAN_OPTIONS, *RUN_OPTIONS)
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -300,7 +344,7 @@ def plan(ctx: click.Context, /, out: Path | None, **given: Any) -> None:
 
 @cli.command()
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *PLAN_OPTIONS)
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *PLAN_OPTIONS, *RUN_OPTIONS)
 @click.pass_context
 def apply(ctx: click.Context, /, plan_file: Path | None, **given: Any) -> None:
     """Validate, plan and apply (same as `reconcile`).
@@ -315,7 +359,7 @@ def apply(ctx: click.Context, /, plan_file: Path | None, **given: Any) -> None:
 
 
 @cli.command()
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT)
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *RUN_OPTIONS)
 @click.pass_context
 def drift(ctx: click.Context, /, **given: Any) -> None:
     """Report records changed, deleted or added outside git. Writes nothing; exit 2 on drift."""
@@ -338,7 +382,7 @@ def drift(ctx: click.Context, /, **given: Any) -> None:
 
 
 @cli.command()
-@with_options(SOURCES, OUTPUT)
+@with_options(SOURCES, OUTPUT, PROGRESS)
 @click.pass_context
 def validate(ctx: click.Context, /, **given: Any) -> None:
     """Check every manifest; report all problems as FILE:LINE: message. Opens no registry."""
@@ -428,6 +472,74 @@ def import_(
         return EXIT_OK
 
     run(action, registry=s["registry"])
+
+
+@cli.command()
+@with_options(REGISTRY)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show N runs."
+)
+@_opt("--output", "-o", type=click.Choice(["text", "json"]), help="[default: text]")
+@click.pass_context
+def history(ctx: click.Context, /, limit: int, **given: Any) -> None:
+    """List past runs from the registry's run log, newest first.
+
+    Time, owner, actor, counts, outcome and duration of each apply (dry-runs write nothing,
+    so they are not logged).
+    """
+    s = settings(ctx, given)
+    if s["output"] not in ("text", "json"):
+        raise UsageError(f"history has no '{s['output']}' output; use text or json", ctx)
+
+    def action() -> int:
+        from .backends import open_registry
+        from .history import render_history
+
+        store = open_registry(s["registry"], writable=False, options=connect_options(s))
+        try:
+            runs = store.list_runs(limit=limit)
+        finally:
+            store.close()
+        text = render_history(runs, s["output"], registry=store.display_url)
+        click.echo(REDACTOR.scrub(text), nl=False)
+        return EXIT_OK
+
+    run(action, registry=s["registry"])
+
+
+@cli.command("schema-export")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the self-contained schema to FILE instead of stdout.",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the schema files as shipped (source + one per source_type) into DIR.",
+)
+def schema_export(out: Path | None, out_dir: Path | None) -> None:
+    """Print the JSON Schema of a manifest, for editors and other validators.
+
+    The connection schema of every source_type is inlined, so the one file is all an editor
+    needs: put `# yaml-language-server: $schema=PATH` as the first line of a manifest.
+    """
+
+    def action() -> int:
+        from . import schema_export as export
+
+        if out_dir is not None:
+            for path in export.write_files(out_dir):
+                click.echo(f"wrote {path}", err=True)
+        text = export.dumps(export.bundled_schema())
+        if out is not None:
+            outputs.write_atomic(out, text)
+            click.echo(f"wrote {out}", err=True)
+        elif out_dir is None:
+            click.echo(text, nl=False)
+        return EXIT_OK
+
+    run(action)
 
 
 def main() -> None:

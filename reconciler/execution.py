@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from . import progress
 from .backends.base import NewRecord, RecordDelete, RecordUpdate, Registry, RunEntry, Writes
 from .errors import PlanBlocked
 from .identity import actor
@@ -61,15 +62,20 @@ def apply_plan(
     *,
     records: Sequence[Record] = (),
     force_conflicts: bool = False,
+    started_at: datetime | None = None,
 ) -> ApplyResult:
     """Apply all of the plan or none of it, logging the run with it.
 
     `records` are the live records the plan was computed from (needed to keep the values of
     lifecycle.ignore_changes fields). Conflicted records are refused unless forced.
+    `started_at` is when the run began (the run log's duration runs from it).
     """
     secrets = secrets or ResolvedSecrets()
     run = RunEntry(
-        id=str(uuid.uuid4()), owner=plan.owner, actor=actor(), started_at=datetime.now(UTC)
+        id=str(uuid.uuid4()),
+        owner=plan.owner,
+        actor=actor(),
+        started_at=started_at or datetime.now(UTC),
     )
     writes, refused = build_writes(
         plan, secrets, registry.fingerprint_key(), records, force_conflicts=force_conflicts
@@ -81,7 +87,9 @@ def apply_plan(
     )
     if refused:
         run.message = "refused (conflict): " + ", ".join(refused)
-    registry.apply(writes, run)
+    total = run.created + run.updated + run.replaced + run.deleted
+    with progress.task("Applying changes", total):  # backends report through progress.advance
+        registry.apply(writes, run)
     return ApplyResult(
         plan=plan,
         run_id=run.id,

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import progress
 from .errors import InvalidManifests, Problem, ReconcilerError
 from .models import Manifest
 from .schema_files import connection_specs, manifest_validator
@@ -64,7 +65,7 @@ def load_manifests(sources_dir: Path) -> list[Manifest]:
     manifests: list[Manifest] = []
     problems: list[Problem] = []
     names: list[_Name] = []
-    for path in find_manifest_files(sources_dir):
+    for path in progress.track(find_manifest_files(sources_dir), "Loading manifests"):
         display = path.as_posix()
         docs, file_problems = _read(path, display)
         problems.extend(file_problems)

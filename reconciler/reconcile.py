@@ -129,6 +129,7 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
                     secrets,
                     records=records,
                     force_conflicts=options.force_conflicts,
+                    started_at=started,
                 )
         except LockTimeout:
             raise  # logging it would need the lock we could not get

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from .. import progress
 from ..errors import RegistryError, StaleRecordError
 from ..models import Record
 from .base import NewRecord, RecordDelete, RecordReplace, RecordUpdate, RunEntry, Writes
@@ -229,6 +230,7 @@ class SqlRegistry(ABC):
         with self._transaction() as cur:
             if writes.creates:
                 self._insert(cur, writes.creates, run.actor, now)
+                progress.advance(len(writes.creates))
             if writes.updates:
                 cur.executemany(
                     self._sql(
@@ -243,6 +245,7 @@ class SqlRegistry(ABC):
                     ],
                 )
                 self._check_count(cur, writes.updates)
+                progress.advance(len(writes.updates))
             if writes.replaces:
                 # A new id under the same name: the old row goes first (names are unique).
                 cur.executemany(
@@ -251,12 +254,14 @@ class SqlRegistry(ABC):
                 )
                 self._check_count(cur, writes.replaces)
                 self._insert(cur, [r.record for r in writes.replaces], run.actor, now)
+                progress.advance(len(writes.replaces))
             if writes.deletes:
                 cur.executemany(
                     self._sql("DELETE FROM sources WHERE id = ? AND version = ?"),
                     [(d.id, d.expected_version) for d in writes.deletes],
                 )
                 self._check_count(cur, writes.deletes)
+                progress.advance(len(writes.deletes))
             self._remember(cur, writes, run.owner, now)
             run.finished_at = _now()
             run.outcome = "success"
