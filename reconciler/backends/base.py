@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,6 +88,28 @@ class ConnectOptions:
     http_timeout: float = 10.0
 
 
+@dataclass(frozen=True)
+class SchemaSnapshot:
+    """One observation of a source's live columns, as the registry keeps it.
+
+    `columns` are `{name, type, nullable, position}` mappings (what `schemachanges.compare`
+    takes); `hash` identifies them, so an unchanged table adds no row. A snapshot with
+    `accepted_at` is a baseline: later runs report changes relative to the newest one.
+    """
+
+    name: str
+    columns: tuple[dict[str, Any], ...]
+    hash: str
+    observed_at: datetime
+    accepted_at: datetime | None = None
+    # Who accepted it: "auto" (first or non-breaking), "contract", or the actor of --accept.
+    accepted_by: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.accepted_at is not None
+
+
 class Registry(Protocol):
     """A live registry. Writes are all-or-nothing and check each record's version."""
 
@@ -131,5 +154,18 @@ class Registry(Protocol):
         ...
 
     def list_runs(self, limit: int = 20) -> list[RunEntry]: ...
+
+    def last_snapshots(
+        self, names: Iterable[str], *, accepted: bool = False
+    ) -> dict[str, SchemaSnapshot]:
+        """By casefolded name, each named source's newest schema snapshot; with `accepted`,
+        its newest accepted one (the baseline). Sources never observed are absent."""
+        ...
+
+    def record_snapshots(self, snapshots: Sequence[SchemaSnapshot], timeout: float = ...) -> int:
+        """Append each snapshot to its source's history, unless it equals (same hash) the
+        newest one, which is then only marked accepted if the new one is. One transaction
+        under the write lock; returns how many rows were added."""
+        ...
 
     def close(self) -> None: ...

@@ -18,6 +18,7 @@ from .. import progress
 from ..errors import RegistryError, StaleRecordError
 from ..models import Record
 from .base import NewRecord, RecordDelete, RecordReplace, RecordUpdate, RunEntry, Writes
+from .snapshots import SnapshotsMixin
 
 RecordChange = RecordUpdate | RecordReplace | RecordDelete
 
@@ -101,13 +102,29 @@ def migrations(types: dict[str, str]) -> list[list[str]]:
             "ALTER TABLE runs ADD COLUMN replaced INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE runs ADD COLUMN registry TEXT NOT NULL DEFAULT ''",
         ],
+        [
+            # The observed schema of each source, one row per distinct observation
+            # (backends/snapshots.py). `seq` orders a source's history without relying on
+            # clocks; a row with accepted_at is a baseline that later runs compare against.
+            f"""CREATE TABLE schema_snapshots (
+                name_key TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                observed_at {t["time"]} NOT NULL,
+                hash TEXT NOT NULL,
+                columns {t["json"]} NOT NULL,
+                accepted_at {t["time"]},
+                accepted_by TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (name_key, seq)
+            )""",
+        ],
     ]
 
 
 DEFAULT_LOCK_TIMEOUT_S = 60.0
 
 
-class SqlRegistry(ABC):
+class SqlRegistry(SnapshotsMixin, ABC):
     """A registry in SQL tables; subclasses provide the dialect."""
 
     display_url: str
