@@ -35,6 +35,8 @@ class Manifest(_Frozen):
     tags: tuple[str, ...] = ()
     columns: tuple[Column, ...] | None = None
     schema_policy: Literal["warn", "fail"] = "warn"
+    # Whose breakage schema changes are judged by: readers (default) or writers.
+    schema_perspective: Literal["consumer", "producer"] = "consumer"
     lifecycle: Lifecycle = Lifecycle()
     file: str = Field(default="", exclude=True)
     line: int = Field(default=0, exclude=True)

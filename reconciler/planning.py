@@ -45,6 +45,7 @@ def canonical(
             for c in columns
         ],
         "schema_policy": doc.get("schema_policy") or "warn",
+        "schema_perspective": doc.get("schema_perspective") or "consumer",
         "lifecycle": lifecycle,
     }
 
@@ -81,6 +82,7 @@ def live_document(
             "tags": record.tags,
             "columns": last.get("columns"),
             "schema_policy": last.get("schema_policy"),
+            "schema_perspective": last.get("schema_perspective"),
             "lifecycle": last.get("lifecycle"),
         },
         specs,
@@ -321,7 +323,11 @@ def _prevents_destroy(record: Record) -> bool:
 
 
 # Defaults left out of a create's field list: they are noise to a reviewer.
-_QUIET_DEFAULTS: dict[str, Any] = {"schema_policy": "warn", "lifecycle.prevent_destroy": False}
+_QUIET_DEFAULTS: dict[str, Any] = {
+    "schema_policy": "warn",
+    "schema_perspective": "consumer",
+    "lifecycle.prevent_destroy": False,
+}
 
 
 def _flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterable[FieldChange]:
