@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,6 +23,10 @@ from .errors import (
 from .reconcile import Options, Outcome
 from .reporters import FORMATS, Report
 from .secrets import REDACTOR
+
+if TYPE_CHECKING:  # imported when used: the schema check loads the database driver
+    from .models import Manifest
+    from .schemacheck import SchemaOptions, SchemaReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Option values given on the command line win; then these variables; then the defaults.
@@ -140,6 +144,30 @@ PLAN_OPTIONS: list[Callable[[F], F]] = [
         help="With a plan: exit 0 when there is nothing to do, 2 when changes are pending.",
     ),
 ]
+SCHEMA_TUNING: list[Callable[[F], F]] = [
+    _opt(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Schema checks: seconds to wait for each database to connect and answer.  "
+        "[default: 10]",
+    ),
+    _opt(
+        "--perspective",
+        type=click.Choice(("consumer", "producer")),
+        help="Schema checks: judge changes for readers (consumer) or writers (producer), "
+        "instead of each source's schema_perspective.",
+    ),
+]
+PLAN_OPTIONS += [
+    _opt(
+        "--schema",
+        is_flag=True,
+        help="Also check every source's live table for schema changes (as `reconcile schema`; "
+        "a plan records nothing); exit 3 on a breaking change under schema_policy: fail.",
+    ),
+    *SCHEMA_TUNING,
+]
+
 
 
 PROGRESS = _opt(
@@ -257,7 +285,9 @@ def connect_options(s: dict[str, Any]) -> ConnectOptions:
     return ConnectOptions(state=s["state"], http_timeout=s["http_timeout"])
 
 
-def _report(kind: str, s: dict[str, Any], outcome: Outcome) -> Report:
+def _report(
+    kind: str, s: dict[str, Any], outcome: Outcome, schema: SchemaReport | None = None
+) -> Report:
     return Report(
         kind=kind,
         registry=outcome.registry,
@@ -265,7 +295,48 @@ def _report(kind: str, s: dict[str, Any], outcome: Outcome) -> Report:
         plan=outcome.plan,
         result=outcome.result,
         sources=len(outcome.manifests),
+        schema=schema,
     )
+
+
+def _schema_options(
+    s: dict[str, Any], *, record: bool, names: tuple[str, ...] = (), accept: tuple[str, ...] = ()
+) -> SchemaOptions:
+    from .schemacheck import SchemaOptions
+
+    return SchemaOptions(
+        names=names,
+        accept=accept,
+        perspective=s.get("perspective"),
+        timeout=s.get("timeout") or 10.0,
+        record=record,
+        lock_timeout=s["lock_timeout"],
+    )
+
+
+def _schema_check(
+    s: dict[str, Any], manifests: list[Manifest], *, record: bool
+) -> SchemaReport | None:
+    """With --schema, the schema section of a plan (records nothing) or of an apply."""
+    if not s.get("schema"):
+        return None
+    from .schemacheck import check_registry
+
+    _, report = check_registry(
+        manifests,
+        s["registry"],
+        _schema_options(s, record=record),
+        connect=connect_options(s),
+    )
+    return report
+
+
+def _with_schema(code: int, schema: SchemaReport | None, s: dict[str, Any]) -> int:
+    if schema is None:
+        return code
+    from .schemacheck import worst
+
+    return worst(code, schema.exit_code(detailed=bool(s.get("detailed_exitcode"))))
 
 
 def _reconcile(
@@ -278,18 +349,21 @@ def _reconcile(
 
         if dry_run:
             outcome = reconcile.save_plan(options, out) if out else reconcile.dry_run(options)
-            emit(_report("plan", s, outcome), s["output"])
+            schema = _schema_check(s, outcome.manifests, record=False)
+            emit(_report("plan", s, outcome, schema), s["output"])
             if out:
                 click.echo(f"Plan saved to {out}; apply it with: reconcile apply {out}", err=True)
             plan = outcome.plan
             if plan.blocked or plan.guard or (plan.has_conflicts and not options.force_conflicts):
-                return EXIT_ERROR  # the plan shows why apply would refuse
-            return EXIT_CHANGES if s.get("detailed_exitcode") and plan.has_changes else EXIT_OK
+                return _with_schema(EXIT_ERROR, schema, s)  # the plan shows why apply refuses
+            pending = s.get("detailed_exitcode") and plan.has_changes
+            return _with_schema(EXIT_CHANGES if pending else EXIT_OK, schema, s)
         saved = savedplans.load(plan_file) if plan_file else None
         outcome = reconcile.apply(options, saved)
-        emit(_report("apply", s, outcome), s["output"])
+        schema = _schema_check(s, outcome.manifests, record=True)
+        emit(_report("apply", s, outcome, schema), s["output"])
         assert outcome.result is not None
-        return EXIT_ERROR if outcome.result.refused else EXIT_OK
+        return _with_schema(EXIT_ERROR if outcome.result.refused else EXIT_OK, schema, s)
 
     run(
         action,
@@ -540,6 +614,80 @@ def schema_export(out: Path | None, out_dir: Path | None) -> None:
         return EXIT_OK
 
     run(action)
+
+
+@cli.command()
+@with_options(SOURCES, REGISTRY, OUTPUT, PROGRESS, *SCHEMA_TUNING)
+@click.option(
+    "--name", "names", multiple=True, metavar="NAME", help="Check only NAME (repeatable)."
+)
+@click.option(
+    "--accept",
+    multiple=True,
+    metavar="NAME",
+    help="Accept NAME's live schema, breaking changes included, as its new baseline "
+    "(repeatable; checks only the named sources unless --name is given).",
+)
+@_opt("--no-record", is_flag=True, help="Only look: record no snapshot; the registry is read-only.")
+@_opt(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when a breaking change or warning is reported (and nothing exits 3 or 1).",
+)
+@_opt(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for another run's lock before recording.  [default: 60]",
+)
+@click.pass_context
+def schema(
+    ctx: click.Context, /, names: tuple[str, ...], accept: tuple[str, ...], **given: Any
+) -> None:
+    """Introspect the live tables behind the sources and report their schema changes.
+
+    Each table is compared with its `columns` contract and with its last accepted snapshot,
+    and the observation is recorded in the registry. Non-breaking changes become the new
+    baseline at once; breaking ones stay reported until accepted (--accept NAME) or
+    written into the `columns` contract.
+
+    \b
+    Exit codes:
+      0  no breaking change under schema_policy: fail, every source introspected
+      1  a source could not be introspected (reported with all the others)
+      2  with --detailed-exitcode: a breaking change or a warning was reported
+      3  a breaking change not accepted under schema_policy: fail
+    """
+    s = settings(ctx, given)
+
+    def action() -> int:
+        from .schemacheck import run as check
+
+        options = _schema_options(s, record=not s.get("no_record"), names=names, accept=accept)
+        display, manifests, report = check(
+            s["sources_dir"],
+            s["registry"],
+            options,
+            connect=connect_options(s),
+        )
+        emit(
+            Report(
+                kind="schema",
+                registry=display,
+                sources_dir=s["sources_dir"].as_posix(),
+                sources=len(manifests),
+                schema=report,
+            ),
+            s["output"],
+        )
+        return report.exit_code(detailed=bool(s.get("detailed_exitcode")))
+
+    run(
+        action,
+        output=s["output"],
+        kind="schema",
+        sources_dir=s["sources_dir"],
+        registry=s["registry"],
+    )
 
 
 def main() -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
 from ..models import ApplyResult, Plan
+
+if TYPE_CHECKING:
+    from ..schemareport import SchemaReport
 
 FORMAT_VERSION = "1.0"
 FORMATS = ("text", "json", "markdown", "junit", "github")
@@ -17,7 +20,7 @@ FORMATS = ("text", "json", "markdown", "junit", "github")
 class Report:
     """What one run of the reconciler found and did.
 
-    `kind` is what was asked: validate, plan, apply or drift.
+    `kind` is what was asked: validate, plan, apply, drift or schema.
     """
 
     kind: str
@@ -28,6 +31,8 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     sources: int = 0
     files: int = 0
+    # Schema changes of the live tables: `reconcile schema`, or a plan/apply with --schema.
+    schema: SchemaReport | None = None
 
 
 def render(fmt: str, report: Report, *, color: bool = False) -> str:

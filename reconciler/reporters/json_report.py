@@ -7,6 +7,7 @@ from typing import Any
 
 from ..models import Change
 from . import FORMAT_VERSION, Report
+from .schema import report_dict as schema_dict
 
 
 def report_dict(report: Report) -> dict[str, Any]:
@@ -25,6 +26,9 @@ def report_dict(report: Report) -> dict[str, Any]:
     if report.kind == "validate":
         out["files"] = report.files
         out["sources"] = report.sources
+        return out
+    if report.kind == "schema" and report.schema is not None:
+        out["schema"] = schema_dict(report.schema)
         return out
     plan = report.plan
     assert plan is not None
@@ -69,6 +73,8 @@ def report_dict(report: Report) -> dict[str, Any]:
             "refused": list(r.refused),
         }
     )
+    if report.schema is not None:  # only when asked for (--schema): an additive key
+        out["schema"] = schema_dict(report.schema)
     return out
 
 

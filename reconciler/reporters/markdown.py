@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..models import Change
 from . import Report, show, summary_line
+from .schema import render_markdown as schema_markdown
 
 _ICON = {"create": "➕ create", "update": "✏️ update", "delete": "🗑️ delete"}
 
@@ -18,6 +19,8 @@ def render_markdown(report: Report) -> str:
     if report.kind == "validate":
         out.append(f"**{report.sources} source(s) in {report.files} file(s): all valid.**")
         return "\n".join(out) + "\n"
+    if report.kind == "schema" and report.schema is not None:
+        return "\n".join(out + schema_markdown(report.schema)) + "\n"
     plan = report.plan
     assert plan is not None
     result = report.result
@@ -58,6 +61,8 @@ def render_markdown(report: Report) -> str:
         names = ", ".join(f"`{o.name}`" for o in plan.orphans)
         out.append(f"Owned records without a manifest (deleted only with `--prune`): {names}")
         out.append("")
+    if report.schema is not None:
+        out += schema_markdown(report.schema)
     return "\n".join(out) + "\n"
 
 

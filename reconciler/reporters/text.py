@@ -8,6 +8,7 @@ import click
 
 from ..models import Change, Plan
 from . import Report, show, summary_line
+from .schema import render_text as schema_lines
 
 Style = Callable[..., str]
 _STYLE: dict[str, tuple[str, str]] = {
@@ -31,6 +32,8 @@ def render_text(report: Report, *, color: bool = False) -> str:
         return (
             f"{_plural(report.sources, 'source')} in {_plural(report.files, 'file')}: all valid.\n"
         )
+    if report.kind == "schema" and report.schema is not None:
+        return "\n".join(schema_lines(report.schema, style)) + "\n"
     plan = report.plan
     assert plan is not None
     if report.kind == "drift":
@@ -46,6 +49,8 @@ def render_text(report: Report, *, color: bool = False) -> str:
     if lines:
         lines.append("")
     lines.append(_summary(report, plan, style))
+    if report.schema is not None:
+        lines += ["", *schema_lines(report.schema, style)]
     return "\n".join(lines) + "\n"
 
 
