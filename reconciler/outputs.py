@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -138,6 +137,8 @@ def rendered(fmt: str, report: Report, *, color: bool = False) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a file so that readers see the old content or the new, never a partial one."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
