@@ -95,6 +95,7 @@ def check_registry(
     connect: ConnectOptions | None = None,
 ) -> tuple[str, SchemaReport]:
     """Open the registry (migrated and writable only when recording), then `check`."""
+    select(manifests, options)  # a mistyped name fails before anything is opened or created
     registry = open_registry(registry_url, writable=options.record, options=connect)
     try:
         if not hasattr(registry, "record_snapshots"):

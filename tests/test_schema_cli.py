@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from click.testing import Result
-from conftest import CANARY, reconcile, sql_rows
+from conftest import CANARY, reconcile, snapshot, sql_rows
 from psycopg.conninfo import conninfo_to_dict
 
 
@@ -321,8 +321,10 @@ def test_bad_names_and_flags_are_errors(registry_url: str, sources_dir: Path) ->
         "a",
         json.dumps({"name": "a", "source_type": "csv", "connection": {"file_path": "a.csv"}}),
     )
+    before = snapshot(registry_url)
     unknown = schema(registry_url, sources_dir, "--accept", "nope")
     assert unknown.exit_code == 1 and "no source named 'nope'" in unknown.stderr
+    assert snapshot(registry_url) == before  # refused before the registry was created
     both = schema(registry_url, sources_dir, "--accept", "a", "--no-record")
     assert both.exit_code == 1 and "--no-record" in both.stderr
 
