@@ -93,9 +93,11 @@ HTTP_TIMEOUT = _opt(
 )
 
 
-def REGISTRY(func: F) -> F:  # noqa: N802  (an option decorator, like its neighbours)
+def REGISTRY(func: F) -> F:
     """--registry, with the options an http(s) registry also needs."""
     return REGISTRY_URL(STATE(HTTP_TIMEOUT(func)))
+
+
 OWNER = _opt(
     "--owner",
     help="Owner id stored on the records this reconciler manages; records of other owners are "
@@ -167,7 +169,6 @@ PLAN_OPTIONS += [
     ),
     *SCHEMA_TUNING,
 ]
-
 
 
 PROGRESS = _opt(

@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import progress
-from .backends.base import NewRecord, RecordDelete, RecordUpdate, Registry, RunEntry, Writes
+from .backends.base import (
+    NewRecord,
+    RecordDelete,
+    RecordReplace,
+    RecordUpdate,
+    Registry,
+    RunEntry,
+    Writes,
+)
 from .errors import PlanBlocked
 from .identity import actor
 from .models import ApplyResult, Change, Plan, Record
@@ -47,6 +55,16 @@ def build_writes(
             if change.keep:
                 record = _keep_live(record, live.get(change.record_id), change.keep)
             writes.updates.append(RecordUpdate(record=record, expected_version=change.version))
+        elif change.action == "replace":
+            assert change.record_id is not None and change.version is not None
+            record = _new_record(change, str(uuid.uuid4()), plan.owner, secrets, key)
+            if change.keep:
+                record = _keep_live(record, live.get(change.record_id), change.keep)
+            writes.replaces.append(
+                RecordReplace(
+                    record=record, old_id=change.record_id, expected_version=change.version
+                )
+            )
         elif change.action == "delete":
             assert change.record_id is not None and change.version is not None
             writes.deletes.append(
@@ -80,9 +98,10 @@ def apply_plan(
     writes, refused = build_writes(
         plan, secrets, registry.fingerprint_key(), records, force_conflicts=force_conflicts
     )
-    run.created, run.updated, run.deleted = (
+    run.created, run.updated, run.replaced, run.deleted = (
         len(writes.creates),
         len(writes.updates),
+        len(writes.replaces),
         len(writes.deletes),
     )
     if refused:
@@ -97,6 +116,7 @@ def apply_plan(
         updated=run.updated,
         deleted=run.deleted,
         refused=tuple(refused),
+        replaced=run.replaced,
     )
 
 
@@ -136,6 +156,8 @@ def _keep_live(record: NewRecord, live: Record | None, paths: Sequence[str]) -> 
     for path in paths:
         head, _, tail = path.partition(".")
         if head == "connection" and tail:
+            if tail in live.connection and live.connection[tail] is None:
+                continue  # masked by the registry: unknown, so the manifest's value is written
             if tail in live.connection:
                 fields["connection"][tail] = live.connection[tail]
             else:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .backends import open_registry
-from .backends.base import NewRecord, RecordUpdate, RunEntry, Writes
+from .backends.base import ConnectOptions, NewRecord, RecordUpdate, RunEntry, Writes
 from .errors import ReconcilerError
 from .identity import actor
 from .models import Record
@@ -71,10 +71,15 @@ def _file_text(doc: dict[str, Any], variables: dict[str, str], registry: str) ->
 
 
 def import_records(
-    registry_url: str, *, owner: str, names: list[str] | None, out_dir: Path
+    registry_url: str,
+    *,
+    owner: str,
+    names: list[str] | None,
+    out_dir: Path,
+    options: ConnectOptions | None = None,
 ) -> list[Imported]:
     """Write manifests for unowned records and adopt them for `owner`, all or nothing."""
-    registry = open_registry(registry_url, writable=True)
+    registry = open_registry(registry_url, writable=True, options=options)
     try:
         registry.init()
         with registry.locked():

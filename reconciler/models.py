@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Action = Literal["create", "update", "delete", "noop"]
+# `replace` is an update for registries that cannot update in place: delete, then register.
+Action = Literal["create", "update", "replace", "delete", "noop"]
 
 
 class _Frozen(BaseModel):
@@ -48,6 +49,7 @@ class Record(_Frozen):
     id: str
     name: str
     source_type: str
+    # A None value is unknown: the registry masked it in its response ("***").
     connection: dict[str, Any]
     description: str = ""
     tags: tuple[str, ...] = ()
@@ -166,3 +168,4 @@ class ApplyResult(_Frozen):
     deleted: int
     # Records left alone because of a conflict (see --force-conflicts).
     refused: tuple[str, ...] = ()
+    replaced: int = 0

@@ -120,11 +120,13 @@ def plan(
     secrets: SecretFingerprints | None = None,
     known: Mapping[str, str] | None = None,
     guard: PruneGuard | None = None,
+    in_place: bool = True,
 ) -> Plan:
     """Match by case-insensitive name; create, update, delete (opt-in) or leave alone.
 
     `known` maps casefolded names this owner applied before to their record ids, so a
-    record deleted outside git is told apart from a new source.
+    record deleted outside git is told apart from a new source. `in_place` False (a
+    registry without updates) turns every update into a replace of the same fields.
     """
     secrets = secrets or SecretFingerprints()
     known = known or {}
@@ -141,7 +143,10 @@ def plan(
         elif record.managed_by != owner:
             blocked.append(_taken(manifest, record, owner))
         else:
-            changes.append(_compare(manifest, record, fingerprints, secrets.of))
+            change = _compare(manifest, record, fingerprints, secrets.of)
+            if change.action == "update" and not in_place:
+                change = change.model_copy(update={"action": "replace"})
+            changes.append(change)
     unmanaged: list[Unmanaged] = []
     orphans: list[Orphan] = []
     for record in sorted(live.values(), key=lambda r: r.name.casefold()):

@@ -8,12 +8,12 @@ the same registry.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .backends import open_registry
-from .backends.base import Registry, RunEntry
+from .backends.base import ConnectOptions, Registry, RunEntry
 from .errors import LockTimeout, ReconcilerError
 from .execution import apply_plan
 from .identity import actor
@@ -35,6 +35,8 @@ class Options:
     force_deletes: bool = False
     force_conflicts: bool = False
     lock_timeout: float = 60.0
+    # Beyond the registry URL: the state store and timeout of an http(s) registry.
+    connect: ConnectOptions = field(default_factory=ConnectOptions)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def _plan(
         secrets=fingerprints,
         known=registry.known(options.owner),
         guard=guard,
+        in_place=registry.updates_in_place,
     )
     return computed, records
 
@@ -82,7 +85,7 @@ def _plan(
 def dry_run(options: Options) -> Outcome:
     """The plan, with nothing written and nothing created (not even the registry)."""
     manifests, secrets = _prepare(options, dry_run=True)
-    registry = open_registry(options.registry, writable=False)
+    registry = open_registry(options.registry, writable=False, options=options.connect)
     try:
         computed, _ = _plan(options, registry, manifests, secrets)
         return Outcome(registry.display_url, manifests, computed)
@@ -108,7 +111,7 @@ def save_plan(options: Options, out: Path) -> Outcome:
 def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
     """Plan and apply under the registry's write lock; with `saved`, apply exactly that plan."""
     manifests, secrets = _prepare(options, dry_run=False)
-    registry = open_registry(options.registry, writable=True)
+    registry = open_registry(options.registry, writable=True, options=options.connect)
     started = datetime.now(UTC)
     try:
         registry.init()

@@ -12,7 +12,14 @@ import pytest
 from conftest import insert_raw, snapshot
 
 from reconciler.backends import open_registry
-from reconciler.backends.base import NewRecord, RecordDelete, RecordUpdate, RunEntry, Writes
+from reconciler.backends.base import (
+    NewRecord,
+    RecordDelete,
+    RecordReplace,
+    RecordUpdate,
+    RunEntry,
+    Writes,
+)
 from reconciler.backends.sql import migrations
 from reconciler.errors import RegistryError, StaleRecordError
 
@@ -150,3 +157,21 @@ def test_newer_schema_version_is_refused(registry_url: str) -> None:
     with pytest.raises(RegistryError, match="schema version 99 is newer"):
         registry.init()
     registry.close()
+
+
+def test_replace_deletes_then_registers_under_a_new_id(registry_url: str) -> None:
+    registry = open_registry(registry_url, writable=True)
+    registry.init()
+    a = new("alpha")
+    registry.apply(Writes(creates=[a]), run())
+    fresh = new("alpha", description="replaced")
+    registry.apply(Writes(replaces=[RecordReplace(fresh, a.id, 1)]), run())
+    (only,) = registry.list_records()
+    assert (only.id, only.description, only.version) == (fresh.id, "replaced", 1)
+    assert registry.known("reconciler") == {"alpha": fresh.id}
+    assert registry.list_runs()[0].replaced == 0  # counted by execution, not the backend
+    before = snapshot(registry_url)
+    with pytest.raises(StaleRecordError, match="alpha"):
+        registry.apply(Writes(replaces=[RecordReplace(new("alpha"), a.id, 1)]), run())
+    registry.close()
+    assert snapshot(registry_url) == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.models import FieldChange, Manifest, Record
-from reconciler.planning import canonical, desired_document, plan
+from reconciler.planning import SecretFingerprints, canonical, desired_document, plan
 
 OWNER = "reconciler"
 
@@ -177,3 +177,43 @@ def test_reconciler_only_keys_are_changes_too() -> None:
     m = manifest(schema_policy="fail")
     p = plan([m], [record_for(manifest())], owner=OWNER)
     assert [f.path for f in p.changes[0].fields] == ["schema_policy"]
+
+
+def test_without_in_place_updates_a_change_is_a_replace_of_the_same_fields() -> None:
+    m = manifest()
+    live = record_for(m, description="old")
+    updated = plan([m], [live], owner=OWNER).changes[0]
+    replaced = plan([m], [live], owner=OWNER, in_place=False).changes[0]
+    assert (updated.action, replaced.action) == ("update", "replace")
+    assert (
+        replaced.fields == updated.fields == (FieldChange(path="description", old="old", new="d"),)
+    )
+    assert replaced.record_id == "id-orders" and replaced.version == 3
+
+
+def test_without_in_place_updates_in_sync_is_still_noop() -> None:
+    m = manifest()
+    p = plan([m], [record_for(m)], owner=OWNER, in_place=False)
+    assert [c.action for c in p.changes] == ["noop"] and not p.has_changes
+
+
+def test_a_masked_secret_is_no_change_and_rotation_still_shows() -> None:
+    """A registry that masks secrets in responses presents them as None (unknown)."""
+    m = manifest(connection={**manifest().connection, "password": "${env:PW}"})
+    live = record_for(
+        m,
+        connection={**desired_document(m)["connection"], "password": None},
+        fingerprints={"connection.password": "fp-applied"},
+    )
+
+    def fingerprints(value: str) -> SecretFingerprints:
+        return SecretFingerprints(desired={"orders": {"connection.password": value}}, of=str)
+
+    same = plan([m], [live], owner=OWNER, secrets=fingerprints("fp-applied"), in_place=False)
+    assert [c.action for c in same.changes] == ["noop"] and not same.changes[0].drift
+    rotated = plan([m], [live], owner=OWNER, secrets=fingerprints("fp-new"), in_place=False)
+    (change,) = rotated.changes
+    assert change.action == "replace"
+    assert change.fields == (
+        FieldChange(path="connection.password", old="(sensitive)", new="(sensitive, changed)"),
+    )

@@ -176,6 +176,7 @@ def test_json_output_is_versioned_and_redacts(registry_url: str, sources: Path) 
     assert report["summary"] == {
         "create": 3,
         "update": 0,
+        "replace": 0,
         "delete": 0,
         "noop": 0,
         "unmanaged": 0,

@@ -6,9 +6,10 @@ from importlib import import_module
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import RegistryError
-from .base import Registry
+from .base import ConnectOptions, Registry
 
 DEFAULT_REGISTRY = "sqlite:///.reconciler/registry.db"
+DEFAULT_STATE = ConnectOptions().state
 
 # scheme -> "module:factory"; adding a backend is one module and one line here.
 BACKENDS = {
@@ -18,7 +19,7 @@ BACKENDS = {
 }
 
 
-def open_registry(url: str, *, writable: bool) -> Registry:
+def open_registry(url: str, *, writable: bool, options: ConnectOptions | None = None) -> Registry:
     """Open the registry named by URL; read-only opens never create anything."""
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     target = BACKENDS.get(scheme)
@@ -28,7 +29,9 @@ def open_registry(url: str, *, writable: bool) -> Registry:
             f"unsupported registry URL '{redact_url(url)}' (expected one of: {known})"
         )
     module, factory = target.split(":")
-    registry: Registry = getattr(import_module(module), factory)(url, writable=writable)
+    registry: Registry = getattr(import_module(module), factory)(
+        url, writable=writable, options=options or ConnectOptions()
+    )
     return registry
 
 

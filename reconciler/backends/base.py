@@ -125,7 +125,7 @@ class Registry(Protocol):
         """Create or migrate the registry's tables; returns how many migrations ran."""
         ...
 
-    def locked(self, timeout: float) -> AbstractContextManager[None]:
+    def locked(self, timeout: float = ...) -> AbstractContextManager[None]:
         """Hold the registry's write lock (one apply at a time); reads inside see a stable state.
 
         Waits up to `timeout` seconds, then raises LockTimeout naming the holder.

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from ..errors import LockTimeout, RegistryError
 from ..identity import holder
 from . import redact_url
+from .base import ConnectOptions
 from .sql import SqlRegistry
 
 LOCK_KEY = 0x7265636F6E63  # "reconc": the one advisory lock every writer takes
@@ -140,5 +141,6 @@ def _password(url: str) -> str | None:
     return str(value) if value else None
 
 
-def open_postgres(url: str, *, writable: bool) -> PostgresRegistry:
+def open_postgres(url: str, *, writable: bool, options: ConnectOptions) -> PostgresRegistry:
+    """libpq URLs; no options apply."""
     return PostgresRegistry(url, writable=writable)

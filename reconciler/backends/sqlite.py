@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ..errors import LockTimeout, RegistryError
 from ..identity import holder
+from .base import ConnectOptions
 from .sql import SqlRegistry
 
 sqlite3.register_adapter(datetime, lambda d: d.isoformat())
@@ -126,8 +127,8 @@ class SqliteRegistry(SqlRegistry):
             self._conn = None
 
 
-def open_sqlite(url: str, *, writable: bool) -> SqliteRegistry:
-    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db`."""
+def open_sqlite(url: str, *, writable: bool, options: ConnectOptions) -> SqliteRegistry:
+    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` (no options apply)."""
     if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
         raise RegistryError(
             f"invalid SQLite registry URL '{url}' (expected sqlite:///PATH, e.g. "

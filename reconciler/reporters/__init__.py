@@ -64,7 +64,15 @@ def show(value: Any) -> str:
 
 
 def summary_line(plan: Plan) -> str:
+    replace = plan.count("replace")
+    replaces = f"{replace} to replace, " if replace else ""
     return (
         f"Plan: {plan.count('create')} to create, {plan.count('update')} to update, "
-        f"{plan.count('delete')} to delete."
+        f"{replaces}{plan.count('delete')} to delete."
     )
+
+
+def applied_counts(created: int, updated: int, replaced: int, deleted: int) -> str:
+    """ "1 created, 0 updated, 0 deleted"; replacements only where a registry made some."""
+    replaces = f"{replaced} replaced, " if replaced else ""
+    return f"{created} created, {updated} updated, {replaces}{deleted} deleted"

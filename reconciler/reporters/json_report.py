@@ -37,6 +37,7 @@ def report_dict(report: Report) -> dict[str, Any]:
     out["summary"] = {
         "create": plan.count("create"),
         "update": plan.count("update"),
+        "replace": plan.count("replace"),
         "delete": plan.count("delete"),
         "noop": plan.count("noop"),
         "unmanaged": len(plan.unmanaged),
@@ -69,6 +70,7 @@ def report_dict(report: Report) -> dict[str, Any]:
             "run_id": r.run_id,
             "created": r.created,
             "updated": r.updated,
+            "replaced": r.replaced,
             "deleted": r.deleted,
             "refused": list(r.refused),
         }
@@ -91,6 +93,8 @@ def _change(change: Change) -> dict[str, Any]:
         "file": change.file,
         "line": change.line,
         "fields": [f.model_dump() for f in change.fields],
+        # A registry without updates replaces the record; these fields force it.
+        "forces_replacement": [f.path for f in change.fields] if change.action == "replace" else [],
         "drift": [f.model_dump() for f in change.drift],
         "conflicts": list(change.conflicts),
         "unknown": list(change.unknown),

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from ..models import Change
-from . import Report, show, summary_line
+from . import Report, applied_counts, show, summary_line
 from .schema import render_markdown as schema_markdown
 
-_ICON = {"create": "➕ create", "update": "✏️ update", "delete": "🗑️ delete"}
+_ICON = {
+    "create": "➕ create",
+    "update": "✏️ update",
+    "replace": "♻️ -/+ replace",
+    "delete": "🗑️ delete",
+}
 
 
 def render_markdown(report: Report) -> str:
@@ -26,8 +31,9 @@ def render_markdown(report: Report) -> str:
     result = report.result
     if result is not None:
         head = (
-            f"Applied: {result.created} created, {result.updated} updated, "
-            f"{result.deleted} deleted."
+            "Applied: "
+            + applied_counts(result.created, result.updated, result.replaced, result.deleted)
+            + "."
         )
     elif not plan.has_changes and not plan.blocked:
         head = "No changes. The registry matches the manifests."
@@ -76,6 +82,11 @@ def _details(change: Change) -> list[str]:
     ]
     if change.action == "delete":
         lines.append(f"- {change.name} (id {change.record_id})")
+    if change.action == "replace":
+        forced = ", ".join(f.path for f in change.fields)
+        lines.append(
+            f"-/+ {change.name} (id {change.record_id}, new id on apply) forced by: {forced}"
+        )
     for field in change.fields:
         if change.action == "create":
             lines.append(f"+ {field.path}: {show(field.new)}")

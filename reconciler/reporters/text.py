@@ -7,13 +7,14 @@ from collections.abc import Callable
 import click
 
 from ..models import Change, Plan
-from . import Report, show, summary_line
+from . import Report, applied_counts, show, summary_line
 from .schema import render_text as schema_lines
 
 Style = Callable[..., str]
 _STYLE: dict[str, tuple[str, str]] = {
     "create": ("+", "green"),
     "update": ("~", "yellow"),
+    "replace": ("-/+", "yellow"),
     "delete": ("-", "red"),
     "noop": (" ", "white"),
 }
@@ -60,7 +61,7 @@ def _summary(report: Report, plan: Plan, style: Style) -> str:
         r = report.result
         text = (
             style(
-                f"Apply complete: {r.created} created, {r.updated} updated, {r.deleted} deleted",
+                "Apply complete: " + applied_counts(r.created, r.updated, r.replaced, r.deleted),
                 "green",
                 bold=True,
             )
@@ -90,19 +91,24 @@ def _change_lines(change: Change, style: Style) -> list[str]:
         else (f"  ! {change.name}")
     )
     lines = [style(head, fg, bold=True) + f" ({change.source_type}){where}{note}"]
+    forces = " (forces replacement)" if change.action == "replace" else ""
     for field in change.fields:
         unknown = " (unknown until apply)" if field.path in change.unknown else ""
         if change.action == "create":
             lines.append(style(f"      + {field.path}: {show(field.new)}{unknown}", fg))
         elif str(field.new).startswith("(sensitive"):
-            lines.append(style(f"      ~ {field.path}: {field.new}", fg))
+            lines.append(style(f"      ~ {field.path}: {field.new}{forces}", fg))
         else:
             old = "(none)" if field.old is None else show(field.old)
             new = "(none)" if field.new is None else show(field.new)
-            lines.append(style(f"      ~ {field.path}: {old} → {new}{unknown}", fg))
+            lines.append(style(f"      ~ {field.path}: {old} → {new}{unknown}{forces}", fg))
     lines.extend(_drift_lines(change, style))
     if change.action == "delete" and change.record_id:
         lines.append(style(f"      id: {change.record_id}", fg))
+    if change.action == "replace":
+        lines.append(
+            style(f"      id: {change.record_id} → (new; deleted, then registered again)", fg)
+        )
     return lines
 
 
