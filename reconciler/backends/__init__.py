@@ -16,6 +16,8 @@ BACKENDS = {
     "sqlite": "reconciler.backends.sqlite:open_sqlite",
     "postgresql": "reconciler.backends.postgres:open_postgres",
     "postgres": "reconciler.backends.postgres:open_postgres",
+    "http": "reconciler.backends.http:open_http",
+    "https": "reconciler.backends.http:open_http",
 }
 
 
@@ -24,7 +26,7 @@ def open_registry(url: str, *, writable: bool, options: ConnectOptions | None = 
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     target = BACKENDS.get(scheme)
     if target is None:
-        known = "sqlite:///PATH, postgresql://..."
+        known = "sqlite:///PATH, postgresql://..., http(s)://..."
         raise RegistryError(
             f"unsupported registry URL '{redact_url(url)}' (expected one of: {known})"
         )
