@@ -44,12 +44,10 @@ def api() -> Iterator[SourcesApi]:
         yield server
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state' / 'state.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
+@pytest.fixture
+def state_url(registry_url: str) -> str:
+    """A fresh SQL database, SQLite or PostgreSQL (conftest's registry_url)."""
+    return registry_url
 
 
 @pytest.fixture

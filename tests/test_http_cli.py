@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import CANARY, reconcile, sql_rows
+from conftest import CANARY, reconcile, snapshot, sql_rows
 from sources_api import SourcesApi
 
 from reconciler.cli import cli
@@ -25,12 +25,10 @@ def api(request: pytest.FixtureRequest) -> Iterator[SourcesApi]:
         yield server
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def state(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state' / 'state.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
+@pytest.fixture
+def state(registry_url: str) -> str:
+    """The state store: a fresh SQL database, SQLite or PostgreSQL (conftest's registry_url)."""
+    return registry_url
 
 
 def http(*args: str, api: SourcesApi, state: str, sources: Path, **env: str) -> Result:
@@ -41,13 +39,14 @@ def http(*args: str, api: SourcesApi, state: str, sources: Path, **env: str) -> 
 
 
 def test_plan_apply_and_noop_like_the_sql_backends(
-    api: SourcesApi, state: str, sources: Path, tmp_path: Path
+    api: SourcesApi, state: str, sources: Path
 ) -> None:
+    before = snapshot(state)
     planned = http("--dry-run", api=api, state=state, sources=sources)
     assert planned.exit_code == 0, planned.output
     assert "+ create orders (postgres)" in planned.stdout
     assert "Plan: 3 to create, 0 to update, 0 to delete." in planned.stdout
-    assert api.records == {} and not (tmp_path / "state").exists()
+    assert api.records == {} and snapshot(state) == before  # not even the state store
 
     applied = http(api=api, state=state, sources=sources)
     assert applied.exit_code == 0, applied.output

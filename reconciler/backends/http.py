@@ -77,10 +77,6 @@ class HttpRegistry:
             concurrency=concurrency,
         )
 
-    @property
-    def state_url(self) -> str:
-        return self._state.display_url
-
     # -- reading -------------------------------------------------------------------------
     def list_records(self) -> list[Record]:
         """The summary list, then every full record (in parallel), joined with the state."""
@@ -286,13 +282,12 @@ def _endpoint(url: str) -> tuple[str, str]:
     if not parts.hostname:
         raise invalid
     path = parts.path.rstrip("/").removesuffix(BASE_PATH)
-    host = parts.hostname.lower() + (f":{port}" if port else "")
-    if ":" in parts.hostname:  # an IPv6 literal keeps its brackets
-        host = f"[{parts.hostname}]" + (f":{port}" if port else "")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 literal
+    if port:
+        host += f":{port}"
     scheme = parts.scheme.lower()
-    return urlunsplit((scheme, parts.netloc, path, "", "")), urlunsplit(
-        (scheme, host, path, "", "")
-    )
+    base = urlunsplit((scheme, parts.netloc, path, "", ""))
+    return base, urlunsplit((scheme, host, path, "", ""))
 
 
 def open_http(url: str, *, writable: bool, options: ConnectOptions | None = None) -> HttpRegistry:

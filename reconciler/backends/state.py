@@ -51,10 +51,6 @@ class StateStore:
         self.store = store
         self.registry = registry
 
-    @property
-    def display_url(self) -> str:
-        return self.store.display_url
-
     def init(self) -> int:
         return self.store.init()
 
