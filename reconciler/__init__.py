@@ -12,9 +12,26 @@ The library API (the CLI is one client of it):
 
 from __future__ import annotations
 
-from .backends import open_registry
-from .execution import apply_plan
-from .manifests import load_manifests
-from .planning import plan
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .backends import open_registry
+    from .execution import apply_plan
+    from .manifests import load_manifests
+    from .planning import plan
 
 __all__ = ["apply_plan", "load_manifests", "open_registry", "plan"]
+# Imported on first use, so that `reconcile --help` does not load pydantic and the parsers.
+_LAZY = {
+    "apply_plan": ".execution",
+    "load_manifests": ".manifests",
+    "open_registry": ".backends",
+    "plan": ".planning",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ Action = Literal["create", "update", "replace", "delete", "noop"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Column(_Frozen):

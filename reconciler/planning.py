@@ -50,8 +50,23 @@ def canonical(
     }
 
 
+# Secret resolution, planning and saved plans each need a manifest's document; a manifest
+# is immutable, so it is computed once. Keyed by identity: an entry keeps its manifest
+# alive, so the id is not reused while cached. plan() empties it when done.
+_DESIRED: dict[int, tuple[Manifest, dict[str, Any]]] = {}
+_DESIRED_MAX = 250_000
+
+
 def desired_document(manifest: Manifest) -> dict[str, Any]:
-    return canonical(manifest.model_dump(mode="json"))
+    """The manifest's canonical document (computed once per manifest: treat it as read-only)."""
+    cached = _DESIRED.get(id(manifest))
+    if cached is not None and cached[0] is manifest:
+        return cached[1]
+    doc = canonical(manifest.model_dump(mode="json"))
+    if len(_DESIRED) >= _DESIRED_MAX:
+        _DESIRED.clear()
+    _DESIRED[id(manifest)] = (manifest, doc)
+    return doc
 
 
 def live_document(
@@ -129,6 +144,7 @@ def plan(
     registry without updates) turns every update into a replace of the same fields.
     """
     secrets = secrets or SecretFingerprints()
+    secrets = SecretFingerprints(secrets.desired, _memo(secrets.of))
     known = known or {}
     records = list(records)
     live = {r.name.casefold(): r for r in records}
@@ -174,6 +190,7 @@ def plan(
                     version=record.version,
                 )
             )
+    _DESIRED.clear()
     owned = sum(1 for r in records if r.managed_by == owner)
     deletes = sum(1 for c in changes if c.action == "delete")
     return Plan(
@@ -185,6 +202,22 @@ def plan(
         blocked=tuple(blocked),
         guard=_guard_message(guard or PruneGuard(), deletes, owned),
     )
+
+
+def _memo(of: Callable[[Any], str] | None) -> Callable[[Any], str] | None:
+    """A fingerprint function that computes each distinct value's HMAC once per plan."""
+    if of is None:
+        return None
+    seen: dict[tuple[type, str], str] = {}
+
+    def memoized(value: Any) -> str:
+        key = (type(value), repr(value))  # repr tells apart what == does not (0.0, -0.0)
+        found = seen.get(key)
+        if found is None:
+            seen[key] = found = of(value)
+        return found
+
+    return memoized
 
 
 def _guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:
@@ -259,7 +292,7 @@ def _compare(
         if path in ignored or _get(want, _split(path)) != _get(have, _split(path)):
             continue  # ignored, or the reference itself changed: already a field change
         stored = record.fingerprints.get(path)
-        raw = _get(record.model_dump(), _split(path))
+        raw = _field(record, _split(path))
         current = fingerprint_of(raw) if fingerprint_of and raw is not None else None
         if stored is not None and current is not None and current != stored:
             drift.append(
@@ -342,6 +375,13 @@ def _flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterable[FieldChange]:
             yield from _flatten(value, f"{path}.")
         elif value not in (None, [], "") and _QUIET_DEFAULTS.get(path, ...) != value:
             yield FieldChange(path=path, old=None, new=value)
+
+
+def _field(record: Record, path: tuple[str, ...]) -> Any:
+    """_get(record.model_dump(), path), without dumping the whole record."""
+    if path[0] not in Record.model_fields:
+        return None
+    return _get(getattr(record, path[0]), path[1:])
 
 
 def _get(doc: Any, path: tuple[Any, ...]) -> Any:

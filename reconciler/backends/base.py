@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..models import Record
+if TYPE_CHECKING:  # pydantic is imported by the commands that read records, not by --help
+    from ..models import Record
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class SqliteRegistry(SqlRegistry):
             if self.writable:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
+                _enable_wal(conn)
             elif self.path.exists():
                 uri = self.path.resolve().as_uri() + "?mode=ro"
                 conn = sqlite3.connect(uri, uri=True, isolation_level=None)
@@ -125,6 +125,23 @@ class SqliteRegistry(SqlRegistry):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+# Two runs opening a new registry at once race to switch it to WAL; the loser gets "database
+# is locked" at once (SQLite does not wait there), so it tries again for a while.
+_WAL_RETRY_S = 10.0
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    deadline = time.monotonic() + _WAL_RETRY_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def open_sqlite(url: str, *, writable: bool, options: ConnectOptions) -> SqliteRegistry:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
-from ..models import ApplyResult, Plan
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pydantic is imported by the commands that build plans, not by --help
+    from ..models import ApplyResult, Plan
     from ..schemareport import SchemaReport
 
 FORMAT_VERSION = "1.0"
