@@ -379,9 +379,12 @@ def _flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterable[FieldChange]:
 
 def _field(record: Record, path: tuple[str, ...]) -> Any:
     """_get(record.model_dump(), path), without dumping the whole record."""
-    if path[0] not in Record.model_fields:
+    if path[0] not in _RECORD_FIELDS:
         return None
     return _get(getattr(record, path[0]), path[1:])
+
+
+_RECORD_FIELDS = frozenset(Record.model_fields)
 
 
 def _get(doc: Any, path: tuple[Any, ...]) -> Any:

@@ -43,7 +43,8 @@ REDACTOR = Redactor()
 
 
 def is_reference(value: Any) -> bool:
-    return isinstance(value, str) and REFERENCE.match(value) is not None
+    # The prefix test first: this runs for every connection value of every source in a plan.
+    return isinstance(value, str) and value[:2] == "${" and REFERENCE.match(value) is not None
 
 
 def resolve(value: Any, *, source: str, field: str, env: Mapping[str, str] | None = None) -> Any:
