@@ -32,7 +32,9 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 SCENARIOS = (
     "validate",
@@ -200,7 +202,7 @@ def postgres_url(keep: list[object]) -> str:
     url = os.environ.get("RECONCILER_BENCH_PG")
     if url:
         return url
-    import pgserver  # type: ignore[import-untyped]
+    pgserver: Any = import_module("pgserver")  # the test dependency ships PostgreSQL
 
     data = tempfile.mkdtemp(prefix="reconciler-bench-pg-")
     server = pgserver.get_server(data, cleanup_mode="stop")
