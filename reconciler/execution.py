@@ -105,6 +105,7 @@ def apply_plan(
         len(writes.deletes),
     )
     if refused:
+        run.outcome = "partial"
         run.message = "refused (conflict): " + ", ".join(refused)
     total = run.created + run.updated + run.replaced + run.deleted
     with progress.task("Applying changes", total):  # backends report through progress.advance

@@ -7,6 +7,7 @@ value so the next plan knows whether the variable holds the same secret.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from .errors import ReconcilerError
 from .identity import actor
 from .models import Record
 from .planning import canonical
-from .schema_files import connection_specs
+from .schema_files import connection_specs, schema_dir
 from .secrets import fingerprint, is_reference
 
 
@@ -60,13 +61,14 @@ def manifest_for(record: Record) -> tuple[dict[str, Any], dict[str, str]]:
     return doc, variables
 
 
-def _file_text(doc: dict[str, Any], variables: dict[str, str], registry: str) -> str:
+def _file_text(doc: dict[str, Any], variables: dict[str, str], registry: str, path: Path) -> str:
+    schema = Path(os.path.relpath(schema_dir() / "source.schema.json", path.parent.resolve()))
     lines = [
-        "# yaml-language-server: $schema=../schemas/source.schema.json",
+        f"# yaml-language-server: $schema={schema.as_posix()}",
         f"# Imported from {registry} on {datetime.now(UTC):%Y-%m-%d} by reconcile import.",
     ]
-    for path, variable in variables.items():
-        lines.append(f"# Set {variable} to this source's {path} before applying.")
+    for field, variable in variables.items():
+        lines.append(f"# Set {variable} to this source's {field} before applying.")
     return "\n".join(lines) + "\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
@@ -106,9 +108,21 @@ def import_records(
                 updated=len(updates),
                 message=f"import: adopted {len(updates)} record(s)",
             )
-            for _, doc, variables, path in planned:
-                path.write_text(_file_text(doc, variables, registry.display_url), encoding="utf-8")
-            registry.apply(Writes(updates=updates), run)
+            # Files are written aside first and moved into place only once the adoption is
+            # committed, so a failure leaves neither stray manifests nor half-adopted records.
+            staged = []
+            try:
+                for _, doc, variables, path in planned:
+                    tmp = path.with_name(f".{path.name}.importing")
+                    tmp.write_text(_file_text(doc, variables, registry.display_url, path))
+                    staged.append((tmp, path))
+                registry.apply(Writes(updates=updates), run)
+            except BaseException:
+                for tmp, _ in staged:
+                    tmp.unlink(missing_ok=True)
+                raise
+            for tmp, path in staged:
+                tmp.replace(path)
         return [
             Imported(record.name, path, tuple(variables.values()))
             for record, _, variables, path in planned

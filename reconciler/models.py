@@ -128,6 +128,8 @@ class Plan(_Frozen):
     blocked: tuple[Blocked, ...] = ()
     # Why apply would refuse the deletions (the prune guard); None when it would not.
     guard: str | None = None
+    # Conflicts are resolved in favour of git (--force-conflicts) instead of refused.
+    force_conflicts: bool = False
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)

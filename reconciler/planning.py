@@ -135,6 +135,7 @@ def plan(
     secrets: SecretFingerprints | None = None,
     known: Mapping[str, str] | None = None,
     guard: PruneGuard | None = None,
+    force_conflicts: bool = False,
     in_place: bool = True,
 ) -> Plan:
     """Match by case-insensitive name; create, update, delete (opt-in) or leave alone.
@@ -201,6 +202,7 @@ def plan(
         orphans=tuple(orphans),
         blocked=tuple(blocked),
         guard=_guard_message(guard or PruneGuard(), deletes, owned),
+        force_conflicts=force_conflicts,
     )
 
 
@@ -226,7 +228,8 @@ def _guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:
     if not guard.sources_present:
         why = "the sources directory has no manifests"
     elif deletes > guard.max_deletes:
-        why = f"it would delete {deletes} records, more than --max-deletes {guard.max_deletes}"
+        noun = "record" if deletes == 1 else "records"
+        why = f"it would delete {deletes} {noun}, more than --max-deletes {guard.max_deletes}"
     elif deletes * 2 > owned:
         why = f"it would delete {deletes} of the {owned} records this owner manages (over half)"
     else:
@@ -323,18 +326,40 @@ def diff_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, 
     """Field-level changes, a list counting as one field (its order is canonical already)."""
     if old == new:
         return ()
-    from deepdiff import DeepDiff  # imported only when something differs: it is slow to import
-
     paths: set[tuple[Any, ...]] = set()
-    for levels in DeepDiff(old, new, view="tree").values():
-        for level in levels:
-            path = level.path(output_format="list")
-            cut = next((i for i, p in enumerate(path) if isinstance(p, int)), len(path))
-            paths.add(tuple(path[:cut]))
+    _changed(old, new, (), paths)
     return tuple(
         FieldChange(path=".".join(map(str, p)), old=_get(old, p), new=_get(new, p))
         for p in sorted(paths)
     )
+
+
+def _changed(old: Any, new: Any, path: tuple[Any, ...], out: set[tuple[Any, ...]]) -> None:
+    """Where two documents differ, as DeepDiff's tree view cut at the first list index says
+    (tests/test_planning.py checks it against DeepDiff): a changed list is one field, a key
+    on one side only is a change, and types count (1, 1.0 and True differ)."""
+    if old is new:
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in old.keys() | new.keys():
+            if key in old and key in new:
+                _changed(old[key], new[key], (*path, key), out)
+            else:
+                out.add((*path, key))
+    elif not _same(old, new):
+        out.add(path)
+
+
+def _same(old: Any, new: Any) -> bool:
+    if old is new:
+        return True
+    if type(old) is not type(new):
+        return False
+    if isinstance(old, dict):
+        return old.keys() == new.keys() and all(_same(v, new[k]) for k, v in old.items())
+    if isinstance(old, list | tuple):
+        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
+    return bool(old == new)
 
 
 def _without(doc: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .backends import open_registry
+from .backends import open_registry, redact_url
 from .backends.base import ConnectOptions, Registry, RunEntry
 from .errors import LockTimeout, ReconcilerError
 from .execution import apply_plan
@@ -20,7 +20,7 @@ from .identity import actor
 from .manifests import load_manifests
 from .models import ApplyResult, Manifest, Plan, Record
 from .planning import PruneGuard, SecretFingerprints, desired_document, plan
-from .savedplans import SavedPlan, check_fresh, manifests_digest, now, save
+from .savedplans import SavedPlan, StalePlan, check_fresh, manifests_digest, now, save
 from .secrets import ResolvedSecrets, fingerprint, resolve_all
 
 
@@ -77,6 +77,7 @@ def _plan(
         secrets=fingerprints,
         known=registry.known(options.owner),
         guard=guard,
+        force_conflicts=options.force_conflicts,
         in_place=registry.updates_in_place,
     )
     return computed, records
@@ -110,6 +111,11 @@ def save_plan(options: Options, out: Path) -> Outcome:
 
 def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
     """Plan and apply under the registry's write lock; with `saved`, apply exactly that plan."""
+    if saved is not None and saved.registry != redact_url(options.registry):
+        raise StalePlan(  # before opening: a wrong registry must not even be created
+            f"the saved plan was made for registry {saved.registry}, not "
+            f"{redact_url(options.registry)}; nothing was written"
+        )
     manifests, secrets = _prepare(options, dry_run=False)
     registry = open_registry(options.registry, writable=True, options=options.connect)
     started = datetime.now(UTC)

@@ -173,8 +173,11 @@ def test_conflict_is_refused_unless_forced(registry_url: str, sources: Path) -> 
     descriptions = dict(sql_rows(registry_url, "SELECT name, description FROM sources"))
     assert descriptions["orders"] == "edited in the UI"  # refused: untouched
     assert descriptions["customers"] == "Customer export from the new CRM."  # others applied
+    outcome = sql_rows(registry_url, "SELECT outcome, message FROM runs ORDER BY started_at DESC")
+    assert outcome[0] == ("partial", "refused (conflict): orders")
     forced = reconcile("--force-conflicts", registry=registry_url, sources=sources)
     assert forced.exit_code == 0
+    assert "✗ conflict description: changed in git and outside git; git wins" in forced.stdout
     assert (
         dict(sql_rows(registry_url, "SELECT name, description FROM sources"))["orders"]
         == "From git."
@@ -295,6 +298,7 @@ def test_saved_plan_for_another_registry_is_refused(tmp_path: Path, sources: Pat
         "apply", str(plan_file), registry=f"sqlite:///{tmp_path}/b.db", sources=sources
     )
     assert other.exit_code == 1 and "was made for registry" in other.stderr
+    assert not (tmp_path / "b.db").exists()  # refused before the wrong registry was created
 
 
 def test_not_a_plan_file_is_a_clear_error(tmp_path: Path, sources: Path) -> None:
@@ -313,3 +317,11 @@ def test_registry_init_twice_keeps_the_fingerprint_key(registry_url: str) -> Non
     first = sql_rows(registry_url, "SELECT value FROM registry_meta")
     init_registry(registry_url)
     assert sql_rows(registry_url, "SELECT value FROM registry_meta") == first
+
+
+def test_prune_guard_counts_in_words(registry_url: str, sources: Path) -> None:
+    reconcile(registry=registry_url, sources=sources)
+    (sources / "events.yaml").unlink()
+    refused = reconcile("--prune", "--max-deletes", "0", registry=registry_url, sources=sources)
+    assert refused.exit_code == 1
+    assert "prune refused: it would delete 1 record, more than --max-deletes 0." in refused.stderr

@@ -282,7 +282,8 @@ class SqlRegistry(SnapshotsMixin, ABC):
                 progress.advance(len(writes.deletes))
             self._remember(cur, writes, run.owner, now)
             run.finished_at = _now()
-            run.outcome = "success"
+            if run.outcome == "running":
+                run.outcome = "success"
             self._insert_run(cur, run)
 
     def _remember(self, cur: Any, writes: Writes, owner: str, now: datetime) -> None:

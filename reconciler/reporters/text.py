@@ -41,10 +41,10 @@ def render_text(report: Report, *, color: bool = False) -> str:
         return _drift(plan, style)
     lines: list[str] = []
     for change in plan.pending:
-        lines.extend(_change_lines(change, style))
+        lines.extend(_change_lines(change, style, forced=plan.force_conflicts))
     for change in plan.changes:
         if change.action == "noop" and change.drift:  # drift that needs no write: converged
-            lines.extend(_change_lines(change, style))
+            lines.extend(_change_lines(change, style, forced=plan.force_conflicts))
     lines.extend(_refusals(plan, style))
     lines.extend(_others(plan, style))
     if lines:
@@ -81,7 +81,7 @@ def _summary(report: Report, plan: Plan, style: Style) -> str:
     return style(summary_line(plan), bold=True) + f" {in_sync} unchanged."
 
 
-def _change_lines(change: Change, style: Style) -> list[str]:
+def _change_lines(change: Change, style: Style, *, forced: bool = False) -> list[str]:
     mark, fg = _STYLE[change.action]
     where = f"  {change.file}:{change.line}" if change.file else ""
     note = "  (deleted outside git; recreating)" if change.recreate else ""
@@ -102,7 +102,7 @@ def _change_lines(change: Change, style: Style) -> list[str]:
             old = "(none)" if field.old is None else show(field.old)
             new = "(none)" if field.new is None else show(field.new)
             lines.append(style(f"      ~ {field.path}: {old} → {new}{unknown}{forces}", fg))
-    lines.extend(_drift_lines(change, style))
+    lines.extend(_drift_lines(change, style, forced=forced))
     if change.action == "delete" and change.record_id:
         lines.append(style(f"      id: {change.record_id}", fg))
     if change.action == "replace":
@@ -112,7 +112,7 @@ def _change_lines(change: Change, style: Style) -> list[str]:
     return lines
 
 
-def _drift_lines(change: Change, style: Style) -> list[str]:
+def _drift_lines(change: Change, style: Style, *, forced: bool = False) -> list[str]:
     lines = []
     for field in change.drift:
         if str(field.new).startswith("(sensitive"):
@@ -123,13 +123,14 @@ def _drift_lines(change: Change, style: Style) -> list[str]:
             lines.append(
                 style(f"      ! drift {field.path}: {old} → {new} (changed outside git)", "magenta")
             )
+    outcome = (
+        "git wins (--force-conflicts)"
+        if forced
+        else "apply refuses this source unless --force-conflicts"
+    )
     for path in change.conflicts:
         lines.append(
-            style(
-                f"      ✗ conflict {path}: changed in git and outside git; apply refuses this "
-                "source unless --force-conflicts",
-                "red",
-            )
+            style(f"      ✗ conflict {path}: changed in git and outside git; {outcome}", "red")
         )
     return lines
 
