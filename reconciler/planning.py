@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .fielddiff import changed_paths
 from .models import Blocked, Change, FieldChange, Manifest, Orphan, Plan, Record, Unmanaged
 from .schema_files import ConnectionSpec, connection_specs
 from .secrets import is_reference
@@ -326,40 +327,11 @@ def diff_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, 
     """Field-level changes, a list counting as one field (its order is canonical already)."""
     if old == new:
         return ()
-    paths: set[tuple[Any, ...]] = set()
-    _changed(old, new, (), paths)
+    paths = changed_paths(old, new)
     return tuple(
         FieldChange(path=".".join(map(str, p)), old=_get(old, p), new=_get(new, p))
         for p in sorted(paths)
     )
-
-
-def _changed(old: Any, new: Any, path: tuple[Any, ...], out: set[tuple[Any, ...]]) -> None:
-    """Where two documents differ, as DeepDiff's tree view cut at the first list index says
-    (tests/test_planning.py checks it against DeepDiff): a changed list is one field, a key
-    on one side only is a change, and types count (1, 1.0 and True differ)."""
-    if old is new:
-        return
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in old.keys() | new.keys():
-            if key in old and key in new:
-                _changed(old[key], new[key], (*path, key), out)
-            else:
-                out.add((*path, key))
-    elif not _same(old, new):
-        out.add(path)
-
-
-def _same(old: Any, new: Any) -> bool:
-    if old is new:
-        return True
-    if type(old) is not type(new):
-        return False
-    if isinstance(old, dict):
-        return old.keys() == new.keys() and all(_same(v, new[k]) for k, v in old.items())
-    if isinstance(old, list | tuple):
-        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
-    return bool(old == new)
 
 
 def _without(doc: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:

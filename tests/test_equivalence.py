@@ -1,0 +1,179 @@
+"""Each shortcut taken for speed gives exactly what the code it replaced gave.
+
+- planning's field diff against DeepDiff (what it used before), on generated documents;
+- the JSON columns' decoder against json.loads;
+- the cached canonical document against a fresh one, and the fingerprint memo;
+- finding manifest files against the rglob/suffix/is_file selection it replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deepdiff import DeepDiff
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler import planning
+from reconciler.backends.sql import _loads
+from reconciler.manifests import SUFFIXES, find_manifest_files
+from reconciler.models import Manifest
+from reconciler.planning import SecretFingerprints, canonical, desired_document, diff_fields
+
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([0.0, 1.0, -0.0, 2.5, math.nan, math.inf]),
+    st.sampled_from(["", "a", "b", "1", "true"]),
+)
+values = st.recursive(
+    leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from("abcd"), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+documents = st.dictionaries(st.sampled_from(["name", "tags", "connection", "x"]), values)
+
+
+def deepdiff_paths(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The implementation diff_fields had, with DeepDiff."""
+    if old == new:
+        return []
+    paths: set[tuple[Any, ...]] = set()
+    for levels in DeepDiff(old, new, view="tree").values():
+        for level in levels:
+            path = level.path(output_format="list")
+            cut = next((i for i, p in enumerate(path) if isinstance(p, int)), len(path))
+            paths.add(tuple(path[:cut]))
+    return [".".join(map(str, p)) for p in sorted(paths)]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(documents, documents)
+def test_field_diff_is_deepdiffs(old: dict[str, Any], new: dict[str, Any]) -> None:
+    assert [f.path for f in diff_fields(old, new)] == deepdiff_paths(old, new)
+
+
+@settings(max_examples=500, deadline=None)
+@given(documents)
+def test_field_diff_of_a_small_edit_is_deepdiffs(old: dict[str, Any]) -> None:
+    new = json.loads(json.dumps(old, allow_nan=True))  # equal, but no shared objects
+    new["x"] = {"a": [1, {"b": 1.0}], "c": True}
+    assert [f.path for f in diff_fields(old, new)] == deepdiff_paths(old, new)
+
+
+def test_field_diff_of_other_types_is_deepdiffs() -> None:
+    from datetime import date
+
+    for old, new in (
+        ({"a": (1, 2), "b": 1}, {"a": (1, 3), "b": 1}),
+        ({"a": date(2024, 1, 1)}, {"a": date(2024, 1, 2)}),
+        ({"a": {1: "x"}}, {"a": {1: "y"}}),
+        ({"tags": ["a"], "c": {"host": "h", "port": 1}}, {"tags": ["b"], "c": {"file": "f"}}),
+    ):
+        assert [f.path for f in diff_fields(old, new)] == deepdiff_paths(old, new)
+
+
+json_values = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_values, st.sampled_from(["", " ", "\n", "x", "}", ","]))
+def test_json_columns_decode_as_json_loads(value: Any, tail: str) -> None:
+    for text in (json.dumps(value), json.dumps(value, indent=1), tail + json.dumps(value) + tail):
+        try:
+            expected: Any = json.loads(text)
+        except ValueError as exc:
+            with pytest.raises(type(exc)) as caught:
+                _loads(text)
+            assert str(caught.value) == str(exc)
+        else:
+            assert _loads(text) == expected
+
+
+def test_desired_document_is_computed_once_and_equal_to_a_fresh_one() -> None:
+    m = Manifest(name="a", source_type="csv", connection={"file_path": "/x"}, tags=("b", "a"))
+    first = desired_document(m)
+    assert desired_document(m) is first
+    assert first == canonical(m.model_dump(mode="json"))
+    twin = m.model_copy()  # equal, but another object: its own entry
+    assert desired_document(twin) == first and desired_document(twin) is not first
+    planning.plan([m], [], owner="o")
+    assert desired_document(m) is not first  # plan() emptied the cache
+    assert desired_document(m) == first
+
+
+def test_fingerprints_are_computed_once_per_distinct_value() -> None:
+    calls: list[Any] = []
+
+    def of(value: Any) -> str:
+        calls.append(value)
+        return f"fp:{value!r}"
+
+    memo = planning._memo(of)
+    assert memo is not None and planning._memo(None) is None
+    assert [memo(v) for v in ("s", "s", 0.0, -0.0, 0.0, 1, True)] == [
+        "fp:'s'",
+        "fp:'s'",
+        "fp:0.0",
+        "fp:-0.0",
+        "fp:0.0",
+        "fp:1",
+        "fp:True",
+    ]
+    assert calls == ["s", 0.0, -0.0, 1, True]
+    assert SecretFingerprints().of is None
+
+
+def rglob_selection(root: Path) -> list[Path]:
+    """The implementation find_manifest_files had."""
+    found = [p for p in root.rglob("*") if p.suffix in SUFFIXES and p.is_file()]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def test_manifest_files_are_the_ones_rglob_selected(tmp_path: Path) -> None:
+    root = tmp_path / "sources.d"
+    for name in (
+        "a.yaml",
+        "b.yml",
+        "c.YAML",
+        ".yaml",
+        ".hidden.yaml",
+        "d.yaml.bak",
+        "e.",
+        "x..yaml",
+        "sub/f.yaml",
+        "sub/deeper/g.yml",
+        "sub/.dot/h.yaml",
+        "z/ü.yaml",
+    ):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("name: x\n")
+    (root / "dir.yaml").mkdir()
+    (root / "dir.yaml" / "i.yaml").write_text("name: i\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "j.yaml").write_text("name: j\n")
+    os.symlink(outside, root / "linked-dir")  # not entered, as rglob does not
+    os.symlink(root / "a.yaml", root / "link.yaml")  # a link to a file is a file
+    os.symlink(root / "missing.yaml", root / "broken.yaml")  # a broken link is not
+    for relative in (Path("sources.d"), root):
+        base = relative if relative.is_absolute() else tmp_path / relative
+        os.chdir(tmp_path)
+        assert find_manifest_files(relative) == rglob_selection(relative), base
