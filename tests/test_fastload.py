@@ -11,6 +11,7 @@ with and without the fast path: the same manifests at the same lines, or the sam
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -320,3 +321,46 @@ def load(root: Path, *, fast: bool) -> Any:
     finally:
         fastload.ENABLED = previous
     return [(m.model_dump(), m.file, m.line) for m in manifests]
+
+
+def write_mixed(root: Path, count: int, *, invalid: bool) -> None:
+    """Manifests in and outside the fast path's subset, and (optionally) invalid ones."""
+    root.mkdir()
+    for i in range(count):
+        name = f"s{i:03d}"
+        text = f"name: {name}\nsource_type: csv\nconnection: {{file_path: /d/{i}.csv}}\n"
+        if i % 3 == 1:
+            text += 'description: "a\\tb"\n'  # an escape: outside the subset
+        elif i % 3 == 2 and invalid:
+            text += "port: 5432\n"  # not a top-level key: the exact path reports it
+        (root / f"{name}.yaml").write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("helper_fails", [False, True])
+@pytest.mark.parametrize("invalid", [False, True])
+def test_the_helper_process_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper_fails: bool, invalid: bool
+) -> None:
+    from reconciler import fastscan
+
+    root = tmp_path / "sources.d"
+    write_mixed(root, 40, invalid=invalid)
+    expected = load(root, fast=False)
+    assert isinstance(expected[0], str) == invalid  # problems, or manifests
+    started: list[int] = []
+    real_start = fastscan._Helper.start
+
+    def start(paths: list[str]) -> Any:
+        helper = real_start(paths)
+        assert helper is not None and helper.pid is not None
+        started.append(helper.pid)
+        return helper
+
+    monkeypatch.setattr(fastscan, "_parallel", lambda count: count >= 2)
+    monkeypatch.setattr(fastscan._Helper, "start", staticmethod(start))
+    if helper_fails:  # the helper dies before sending anything: its half is scanned here
+        monkeypatch.setattr(fastscan, "_plain", lambda found: 1 / 0)
+    assert load(root, fast=True) == expected
+    assert len(started) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(started[0], os.WNOHANG)  # reaped
