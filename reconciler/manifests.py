@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -186,7 +187,9 @@ def _problems_for(error: Any, doc: Document, display: str) -> Iterable[Problem]:
     instance = error.instance
     if error.validator == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
-        for key in sorted(k for k in instance if k not in allowed):
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        extra = (k for k in instance if k not in allowed and not any(p.search(k) for p in patterns))
+        for key in sorted(extra):
             yield Problem(display, doc.line_of((*path, key)), f"{prefix}unknown key '{key}'")
         return
     if error.validator == "required":

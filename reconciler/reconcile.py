@@ -80,6 +80,11 @@ def _plan(
         force_conflicts=options.force_conflicts,
         in_place=registry.updates_in_place,
     )
+    # A provider knows per field what its API can do: which updates replace, which changes
+    # it must refuse (providers/review.py). Other registries have no such hook.
+    review = getattr(registry, "review_plan", None)
+    if review is not None:
+        computed = review(computed)
     return computed, records
 
 

@@ -44,7 +44,14 @@ def load_schemas() -> dict[str, dict[str, Any]]:
 
 
 def source_types() -> tuple[str, ...]:
-    return tuple(load_schemas()[SOURCE_SCHEMA]["properties"]["source_type"]["enum"])
+    """The source types with a connection schema of their own (csv, postgres).
+
+    Provider types (`PROVIDER/TYPE`, a pattern beside this enum) are open-ended and have one
+    connection schema per provider, which the document schema picks by prefix.
+    """
+    prop = load_schemas()[SOURCE_SCHEMA]["properties"]["source_type"]
+    choices = [prop, *prop.get("anyOf", ())]
+    return tuple(next(c["enum"] for c in choices if "enum" in c))
 
 
 @cache

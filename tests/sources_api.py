@@ -11,96 +11,30 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import sys
-import threading
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from fake_http import FakeServer, Fault, Reply, Request
+
+__all__ = ["Fault", "SourcesApi"]
 
 SOURCE_TYPES = ("postgres", "csv")
 MASK = "***"
 _ITEM = re.compile(r"^/v1/sources/([^/]+)(/schema)?$")
 
 
-@dataclass
-class Fault:
-    """Fires on the matching requests after the first `skip` of them, `times` times.
-
-    `status` answers with that status (and `headers`); `delay` sleeps first (past the
-    client's timeout, a slow response); `drop` closes the connection without an answer.
-    """
-
-    method: str | None = None
-    path: str | None = None  # a prefix of the request path
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    detail: str = "injected failure"
-    delay: float = 0.0
-    drop: bool = False
-    skip: int = 0
-    times: int = 1
-    seen: int = 0
-    fired: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (
-            self.path is None or path.startswith(self.path)
-        )
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up (the timeout tests) makes the late answer fail: expected, and
-        # a traceback on stderr would land in whatever CLI output is being captured then.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class SourcesApi:
+class SourcesApi(FakeServer):
     """The server, its store and its knobs; use `running()` to serve it for a test."""
 
     def __init__(self, *, token: str | None = "test-token", read_token: str | None = None):
+        super().__init__()
         self.token = token
         self.read_token = read_token  # may GET, gets 403 on writes
         self.mask_secrets = False
         self.records: dict[str, dict[str, Any]] = {}
         self.schemas: dict[str, list[dict[str, str]]] = {}  # by source name
         self.unreachable: set[str] = set()  # source names whose backend is down
-        self.faults: list[Fault] = []
-        self.requests: list[tuple[str, str]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._lock = threading.Lock()
-        self._server: _Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    @classmethod
-    @contextmanager
-    def running(cls, **kwargs: Any) -> Iterator[SourcesApi]:
-        api = cls(**kwargs)
-        handler = type("Handler", (_Handler,), {"api": api})
-        server = _Server(("127.0.0.1", 0), handler)
-        api._server = server
-        thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-        thread.start()
-        try:
-            yield api
-        finally:
-            server.shutdown()
-            server.server_close()
 
     # -- what a person or another tool does to the registry directly ---------------------
     def add(self, name: str, source_type: str = "csv", **fields: Any) -> dict[str, Any]:
@@ -159,21 +93,8 @@ class SourcesApi:
         assert record is not None, f"no source {name}"
         return record
 
-    def fail(self, **fault: Any) -> Fault:
-        injected = Fault(**fault)
-        self.faults.append(injected)
-        return injected
-
-    def _fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.fired >= fault.times or not fault.matches(method, path):
-                    continue
-                fault.seen += 1
-                if fault.seen > fault.skip:
-                    fault.fired += 1
-                    return fault
-        return None
+    def route(self, request: Request) -> Reply:
+        return _route(self, request.method, request.path, request.raw, request.bearer())
 
 
 def _invalid(body: Any) -> list[dict[str, Any]]:
@@ -201,114 +122,49 @@ def _invalid(body: Any) -> list[dict[str, Any]]:
     return problems
 
 
-class _Handler(BaseHTTPRequestHandler):
-    api: SourcesApi
-    protocol_version = "HTTP/1.1"  # keep-alive, so the client's pool is exercised
-
-    def setup(self) -> None:
-        super().setup()
-        # As production servers do: without it, headers and body written separately wait
-        # for the client's delayed ACK (Nagle), 40 ms per answer.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def _handle(self, method: str) -> None:
-        api = self.api
-        path = self.path.split("?", 1)[0].rstrip("/")
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        with api._lock:
-            api.requests.append((method, path))
-            api.in_flight += 1
-            api.max_in_flight = max(api.max_in_flight, api.in_flight)
-        try:
-            fault = api._fault(method, path)
-            if fault is not None and fault.delay:
-                time.sleep(fault.delay)
-            if fault is not None and fault.drop:
-                self.close_connection = True
-                return
-            if fault is not None and fault.status is not None:
-                self._send(fault.status, {"detail": fault.detail}, fault.headers)
-                return
-            status, body = self._route(method, path, raw)
-            self._send(status, body)
-        finally:
-            with api._lock:
-                api.in_flight -= 1
-
-    def _route(self, method: str, path: str, raw: bytes) -> tuple[int, Any]:
-        api = self.api
-        auth = self.headers.get("Authorization", "")
-        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
-        if api.token is not None and token not in (api.token, api.read_token):
-            return 401, {"detail": "Invalid or missing API key"}
-        if method != "GET" and token is not None and token == api.read_token:
-            return 403, {"detail": "This API key may not modify sources"}
-        if path == "/v1/sources":
-            if method == "GET":
-                keys = ("id", "name", "source_type", "description", "tags", "registered_at")
-                with api._lock:
-                    listed = list(api.records.values())
-                return 200, [{k: r[k] for k in keys} for r in listed]
-            if method == "POST":
-                try:
-                    body = json.loads(raw or b"null")
-                except ValueError:
-                    return 422, {"detail": [{"loc": ["body"], "msg": "Invalid JSON"}]}
-                return api.register(body, key="tdbk_" + (token or "anonymous")[:6])
-            return 405, {"detail": "Method Not Allowed"}
-        match = _ITEM.match(path)
-        if match is None:
-            return 404, {"detail": "Not Found"}
-        record = api.find(match.group(1))
-        if match.group(2):  # /schema
-            if method != "GET":
-                return 405, {"detail": "Method Not Allowed"}
-            if record is None:
-                return 404, {"detail": "Source not found"}
-            if record["name"] in api.unreachable:
-                return 503, {"detail": "Source is registered but its backend is unreachable"}
-            return 200, {
-                "source_id": record["id"],
-                "source_name": record["name"],
-                "columns": api.schemas.get(record["name"], []),
-                "inspected_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            }
+def _route(
+    api: SourcesApi, method: str, path: str, raw: bytes, token: str | None
+) -> tuple[int, Any]:
+    if api.token is not None and token not in (api.token, api.read_token):
+        return 401, {"detail": "Invalid or missing API key"}
+    if method != "GET" and token is not None and token == api.read_token:
+        return 403, {"detail": "This API key may not modify sources"}
+    if path == "/v1/sources":
         if method == "GET":
-            return (200, api.shown(record)) if record else (404, {"detail": "Source not found"})
-        if method == "DELETE":
-            if record is None:
-                return 404, {"detail": "Source not found"}
+            keys = ("id", "name", "source_type", "description", "tags", "registered_at")
             with api._lock:
-                api.records.pop(record["id"], None)
-            return 204, None
+                listed = list(api.records.values())
+            return 200, [{k: r[k] for k in keys} for r in listed]
+        if method == "POST":
+            try:
+                body = json.loads(raw or b"null")
+            except ValueError:
+                return 422, {"detail": [{"loc": ["body"], "msg": "Invalid JSON"}]}
+            return api.register(body, key="tdbk_" + (token or "anonymous")[:6])
         return 405, {"detail": "Method Not Allowed"}
-
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = b"" if status == 204 else json.dumps(body).encode("utf-8")
-        self.send_response(status)
-        if status != 204:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+    match = _ITEM.match(path)
+    if match is None:
+        return 404, {"detail": "Not Found"}
+    record = api.find(match.group(1))
+    if match.group(2):  # /schema
+        if method != "GET":
+            return 405, {"detail": "Method Not Allowed"}
+        if record is None:
+            return 404, {"detail": "Source not found"}
+        if record["name"] in api.unreachable:
+            return 503, {"detail": "Source is registered but its backend is unreachable"}
+        return 200, {
+            "source_id": record["id"],
+            "source_name": record["name"],
+            "columns": api.schemas.get(record["name"], []),
+            "inspected_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+    if method == "GET":
+        return (200, api.shown(record)) if record else (404, {"detail": "Source not found"})
+    if method == "DELETE":
+        if record is None:
+            return 404, {"detail": "Source not found"}
+        with api._lock:
+            api.records.pop(record["id"], None)
+        return 204, None
+    return 405, {"detail": "Method Not Allowed"}

@@ -11,22 +11,26 @@ from .base import ConnectOptions, Registry
 DEFAULT_REGISTRY = "sqlite:///.reconciler/registry.db"
 DEFAULT_STATE = ConnectOptions().state
 
-# scheme -> "module:factory"; adding a backend is one module and one line here.
+# scheme -> "module:factory"; adding a backend is one module and one line here. A provider's
+# key ends with "+": it serves NAME+https:// and NAME+http:// (the latter for local servers).
 BACKENDS = {
     "sqlite": "reconciler.backends.sqlite:open_sqlite",
     "postgresql": "reconciler.backends.postgres:open_postgres",
     "postgres": "reconciler.backends.postgres:open_postgres",
     "http": "reconciler.backends.http:open_http",
     "https": "reconciler.backends.http:open_http",
+    "streamkap+": "reconciler.backends.providers.streamkap:open_streamkap",
 }
 
 
 def open_registry(url: str, *, writable: bool, options: ConnectOptions | None = None) -> Registry:
     """Open the registry named by URL; read-only opens never create anything."""
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    target = BACKENDS.get(scheme)
+    provider, plus, _ = scheme.partition("+")
+    target = BACKENDS.get(provider + plus if plus else scheme)
     if target is None:
-        known = "sqlite:///PATH, postgresql://..., http(s)://..."
+        providers = ", ".join(k + "https://..." for k in BACKENDS if k.endswith("+"))
+        known = f"sqlite:///PATH, postgresql://..., http(s)://..., {providers}"
         raise RegistryError(
             f"unsupported registry URL '{redact_url(url)}' (expected one of: {known})"
         )

@@ -1,37 +1,29 @@
 """The registry behind a running Sources API (`http://` and `https://` registry URLs).
 
 Records come from the API; what it has no field for (owner, last-applied document, secret
-fingerprints) comes from the state store. The API has no update endpoint, so a changed
-record is replaced (deleted, then registered again under a new id) and a record never
-changes under its id: the id is its version, and `version` is always 1.
+fingerprints) comes from the state store (`remote.RemoteRegistry`). The API has no update
+endpoint, so a changed record is replaced (deleted, then registered again under a new id)
+and a record never changes under its id: the id is its version, and `version` is always 1.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
 from ..errors import RegistryError, StaleRecordError
 from ..introspection import Unreachable
 from ..models import Record
-from ..secrets import REDACTOR, is_reference
-from . import redact_url
-from .base import ConnectOptions, NewRecord, RecordReplace, RecordUpdate, RunEntry, Writes
-from .sources_api import BASE_PATH, RetryPolicy, SourcesApi, SourceUnreachable
-from .sql import DEFAULT_LOCK_TIMEOUT_S
-from .state import RemoteRecordState, StateStore
-
-TOKEN_ENV = "RECONCILER_TOKEN"
-# How services mask a secret in a response ("***"): never a value to compare.
-_MASKED = re.compile(r"^\*+$")
+from ..secrets import REDACTOR
+from .base import ConnectOptions, NewRecord, RecordDelete, RecordReplace, RecordUpdate
+from .remote import RemoteRegistry, endpoint, unmasked
+from .sources_api import BASE_PATH, TOKEN_ENV, RetryPolicy, SourcesApi, SourceUnreachable
+from .state import RemoteRecordState
 
 
 @dataclass(frozen=True)
@@ -48,10 +40,11 @@ class LiveSchema:
     inspected_at: datetime | None
 
 
-class HttpRegistry:
+class HttpRegistry(RemoteRegistry):
     """A Registry over the Sources API plus a state store; see the module docstring."""
 
     updates_in_place = False
+    update_word = "adopted"  # its only updates are `reconcile import` adoptions
 
     def __init__(
         self,
@@ -64,13 +57,11 @@ class HttpRegistry:
         concurrency: int = 16,
     ) -> None:
         options = options or ConnectOptions()
-        base, key = _endpoint(url)
-        self.display_url = key
-        self.writable = writable
-        self._state = StateStore(options.state, key, writable=writable)
+        where = endpoint(url, expected="http(s)://HOST[:PORT][/PREFIX]", strip_path=BASE_PATH)
+        super().__init__(where.key, writable=writable, options=options)
         self._api = SourcesApi(
-            base,
-            key,
+            where.base,
+            where.key,
             token=token,
             timeout=options.http_timeout,
             retry=retry,
@@ -83,12 +74,6 @@ class HttpRegistry:
         full = self._api.get_many(self._api.list_summaries())
         states = self._state.records()
         return [self._record(doc, states.get(str(doc.get("id")))) for doc in full]
-
-    def known(self, owner: str) -> dict[str, str]:
-        return self._state.known(owner)
-
-    def fingerprint_key(self) -> bytes | None:
-        return self._state.fingerprint_key()
 
     def schema(self, record_id: str, name: str) -> LiveSchema | Unreachable:
         """The live columns of one source; its database being down (503) is a finding."""
@@ -113,55 +98,7 @@ class HttpRegistry:
             ) from None
 
     # -- writing -------------------------------------------------------------------------
-    def init(self) -> int:
-        return self._state.init()
-
-    @contextmanager
-    def locked(self, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
-        """The state store's lock. Unlike a SQL registry's, a failure inside still commits
-        the state: API calls already made cannot be rolled back, and forgetting them would
-        leave records that nobody owns."""
-        failure: BaseException | None = None
-        with self._state.locked(timeout):
-            try:
-                yield
-            except BaseException as exc:
-                failure = exc
-        if failure is not None:
-            raise failure
-
-    def apply(self, writes: Writes, run: RunEntry) -> None:
-        """Adoptions, creates, replaces, then deletes, one call at a time; stops at the first
-        failure, whose error says what had been done."""
-        if not self.writable:
-            raise RegistryError(f"registry {self.display_url} was opened read-only")
-        done = {"adopted": 0, "created": 0, "replaced": 0, "deleted": 0}
-        with self.locked():
-            self._state.init()  # the state must be able to record a write before it is made
-            try:
-                for update in writes.updates:
-                    self._adopt(update)
-                    done["adopted"] += 1
-                for new in writes.creates:
-                    self._register(new)
-                    done["created"] += 1
-                for replace in writes.replaces:
-                    self._replace(replace)
-                    done["replaced"] += 1
-                for gone in writes.deletes:
-                    self._api.delete(gone.id, gone.name)
-                    self._state.forget(gone.id)
-                    done["deleted"] += 1
-            except RegistryError as exc:
-                if any(done.values()):
-                    so_far = ", ".join(f"{n} {what}" for what, n in done.items())
-                    raise type(exc)(f"{exc} (applied before the failure: {so_far})") from None
-                raise
-            run.finished_at = datetime.now(UTC)
-            run.outcome = "success"
-            self._state.record_run(run)
-
-    def _adopt(self, update: RecordUpdate) -> None:
+    def _update(self, update: RecordUpdate) -> None:
         """An update that changes only what the state store holds (owner, last-applied
         document, fingerprints), as `reconcile import` makes to adopt a record. Anything the
         API would have to change is refused: it has no update endpoint."""
@@ -172,7 +109,7 @@ class HttpRegistry:
                 f"adopting source '{new.name}': record {new.id} is no longer in the registry. "
                 "Run again to see the new plan."
             )
-        connection = _unmasked(live.get("connection") or {}, None)
+        connection = unmasked(live.get("connection") or {}, None)
         same = (
             live.get("name") == new.name
             and live.get("source_type") == new.source_type
@@ -188,7 +125,7 @@ class HttpRegistry:
             )
         self._state.remember(new.id, new)
 
-    def _register(self, new: NewRecord) -> None:
+    def _create(self, new: NewRecord) -> None:
         body = {
             "name": new.name,
             "source_type": new.source_type,
@@ -205,7 +142,7 @@ class HttpRegistry:
         self._api.delete(replace.old_id, name)
         self._state.forget(replace.old_id)
         try:
-            self._register(replace.record)
+            self._create(replace.record)
         except RegistryError as exc:
             raise RegistryError(
                 f"replacing source '{name}' failed half-way: its old record {replace.old_id} "
@@ -213,15 +150,13 @@ class HttpRegistry:
                 "reconcile again to register it"
             ) from None
 
-    def record_run(self, run: RunEntry) -> None:
-        self._state.record_run(run)
-
-    def list_runs(self, limit: int = 20) -> list[RunEntry]:
-        return self._state.list_runs(limit)
+    def _delete(self, gone: RecordDelete) -> None:
+        self._api.delete(gone.id, gone.name)
+        self._state.forget(gone.id)
 
     def close(self) -> None:
         self._api.close()
-        self._state.close()
+        super().close()
 
     # -- records -------------------------------------------------------------------------
     def _record(self, doc: Mapping[str, Any], state: RemoteRecordState | None) -> Record:
@@ -232,7 +167,7 @@ class HttpRegistry:
                     "id": str(doc["id"]),
                     "name": doc["name"],
                     "source_type": doc["source_type"],
-                    "connection": _unmasked(doc.get("connection") or {}, last),
+                    "connection": unmasked(doc.get("connection") or {}, last),
                     "description": doc.get("description") or "",
                     "tags": tuple(doc.get("tags") or ()),
                     "registered_by": doc.get("registered_by") or "",
@@ -248,46 +183,6 @@ class HttpRegistry:
                 f"reading sources: {self.display_url} returned a record that does not fit "
                 f"the Sources API (id {doc.get('id')!r})"
             ) from None
-
-
-def _unmasked(connection: Mapping[str, Any], last: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A masked value ("***") is not the value and must never look like a change.
-
-    A record never changes under its id, so its value is the one last applied: a secret
-    reference stays unknown (None; planning compares the reference and the stored
-    fingerprint instead), a literal is taken from the last-applied document. On a record
-    this reconciler never applied, a masked value is unknown (None).
-    """
-    applied = (last or {}).get("connection") or {}
-    out: dict[str, Any] = {}
-    for key, value in connection.items():
-        if isinstance(value, str) and _MASKED.match(value):
-            previous = applied.get(key)
-            value = None if previous is None or is_reference(previous) else previous
-        out[key] = value
-    return out
-
-
-def _endpoint(url: str) -> tuple[str, str]:
-    """The base URL to send to, and the registry's key: the URL without credentials or a
-    trailing /v1/sources, so `https://reg/` and `https://reg/v1/sources` share state."""
-    invalid = RegistryError(
-        f"invalid registry URL '{redact_url(url)}' (expected http(s)://HOST[:PORT][/PREFIX])"
-    )
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise invalid from None
-    if not parts.hostname:
-        raise invalid
-    path = parts.path.rstrip("/").removesuffix(BASE_PATH)
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 literal
-    if port:
-        host += f":{port}"
-    scheme = parts.scheme.lower()
-    base = urlunsplit((scheme, parts.netloc, path, "", ""))
-    return base, urlunsplit((scheme, host, path, "", ""))
 
 
 def open_http(url: str, *, writable: bool, options: ConnectOptions | None = None) -> HttpRegistry:

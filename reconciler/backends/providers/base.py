@@ -1,0 +1,299 @@
+"""What the four providers share: identity, write-only fields, versions, the shape of a write.
+
+A provider reads objects from an API that was not built for GitOps, so this base decides
+how they become records:
+
+- Identity is the remote id. Names need not be unique (Streamkap, Airweave, Airbyte), so
+  an object this reconciler created is reported under the name it was applied with (from
+  the state store), and an unowned object whose name is taken gets its id appended: two
+  objects can never collapse into one name in the plan.
+- Write-only fields (credentials, Splendor's whole configuration) are never returned: an
+  owned record shows what was last applied (a secret as unknown, compared by fingerprint),
+  never a perpetual diff.
+- Keys the reconciler never set (server defaults, computed values) are not compared, as
+  `kubectl apply` leaves unmanaged fields alone; numbers that come back as strings compare
+  equal to what was sent.
+- A record's version is a checksum of what the API shows, so a saved plan and each write
+  notice an object changed since it was read.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from ...errors import RegistryError, StaleRecordError
+from ...models import Change, Plan, Record
+from ...planning import canonical, diff_fields, live_document
+from ...secrets import REDACTOR
+from ..base import ConnectOptions, NewRecord, RecordDelete, RecordReplace, RecordUpdate
+from ..remote import RemoteRegistry, endpoint, is_masked, last_value
+from ..state import RemoteRecordState
+from ..transport import Credential, RetryPolicy, Transport
+from .review import RECONCILER_ONLY, Rules, matches, review
+from .waiting import Waiter, operation_timeout
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One remote object as its API shows it, in the manifest's terms."""
+
+    id: str
+    name: str
+    # TYPE of PROVIDER/TYPE as the API reports it.
+    type: str
+    # The connection values the API returns (masked values as it gave them).
+    connection: dict[str, Any]
+    # None: the API has no description field, so it lives in the state store.
+    description: str | None = None
+    registered_at: datetime | None = None
+    status: str = "active"
+
+
+class Provider(RemoteRegistry):
+    """A Registry over one provider's API; a subclass writes the calls and the mapping."""
+
+    updates_in_place = True  # per field: `rules` and `review_plan` say which replace
+    rules: ClassVar[Rules]
+    token_env: ClassVar[str]
+    token_noun: ClassVar[str] = "token"
+    token_header: ClassVar[str] = "Authorization"
+    # Registry URL query parameters that select what the registry is (tenant, workspace).
+    params: ClassVar[tuple[str, ...]] = ()
+    required: ClassVar[tuple[str, ...]] = ()
+    # The noun in messages ("source", "connector", "source connection").
+    noun: ClassVar[str] = "source"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        writable: bool,
+        token: str | None,
+        options: ConnectOptions | None = None,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 16,
+        waiter: Waiter | None = None,
+    ) -> None:
+        options = options or ConnectOptions()
+        name = self.rules.provider
+        shown = "".join(f"?{p}=..." for p in self.required)
+        where = endpoint(
+            url,
+            expected=f"{name}+https://HOST[:PORT][/PREFIX]{shown}",
+            provider=name,
+            params=self.params,
+            required=self.required,
+        )
+        super().__init__(where.key, writable=writable, options=options)
+        self.query = where.query
+        if token:
+            REDACTOR.add(token)  # the last line of defence: no output ever shows it
+        self.api = Transport(
+            where.base,
+            where.key,
+            credential=Credential(token, self.token_env, self.token_noun, self.token_header),
+            timeout=options.http_timeout,
+            retry=retry,
+            concurrency=concurrency,
+            headers=self.headers(),
+        )
+        self.waiter = waiter or Waiter(operation_timeout(), sleep=self.api.retry.sleep)
+
+    # -- what a provider writes ----------------------------------------------------------
+    def headers(self) -> dict[str, str]:
+        """Extra headers on every request (e.g. the tenant), from `self.query`."""
+        return {}
+
+    def observe_all(self) -> list[Observed]:
+        raise NotImplementedError
+
+    def observe(self, record_id: str, name: str) -> Observed | None:
+        """A fresh read of one object; None when it is gone."""
+        raise NotImplementedError
+
+    def write_only(self, key: str) -> bool:
+        """Whether connection `key` is never returned by the API."""
+        raise NotImplementedError
+
+    def create(self, new: NewRecord) -> str:
+        """Create the object; its remote id."""
+        raise NotImplementedError
+
+    def update(self, record_id: str, new: NewRecord, live: Record) -> None:
+        raise NotImplementedError
+
+    def delete(self, record_id: str, name: str) -> None:
+        raise NotImplementedError
+
+    def settle(self, record_id: str, name: str, doing: str) -> None:
+        """Wait for the asynchronous part of a create or update, if the API has one."""
+
+    def check(self, change: Change) -> str | None:
+        """Why the API would reject this change's document (the plan blocks it), or None."""
+        return None
+
+    def source_type(self, observed: Observed, last: Mapping[str, Any] | None) -> str:
+        return f"{self.rules.provider}/{observed.type}"
+
+    # -- reading -------------------------------------------------------------------------
+    def list_records(self) -> list[Record]:
+        observed = self.observe_all()
+        states = self._state.records()
+        owned = [o for o in observed if o.id in states]
+        taken = {str(states[o.id].last_applied.get("name", o.name)).casefold() for o in owned}
+        records = [self.record(o, states[o.id]) for o in owned]
+        for o in sorted(
+            (o for o in observed if o.id not in states), key=lambda o: (str(o.registered_at), o.id)
+        ):
+            record = self.record(o, None)
+            if record.name.casefold() in taken:  # a duplicate name: tell them apart by id
+                record = record.model_copy(update={"name": f"{record.name} [{o.id}]"})
+            taken.add(record.name.casefold())
+            records.append(record)
+        return records
+
+    def record(self, observed: Observed, state: RemoteRecordState | None) -> Record:
+        last = state.last_applied if state else None
+        description = observed.description
+        if description is None:  # no such field in the API: what was applied
+            description = (last or {}).get("description") or ""
+        return Record(
+            id=observed.id,
+            name=str(last["name"]) if last else observed.name,
+            source_type=self.source_type(observed, last),
+            connection=self._connection(observed.connection, last),
+            description=description,
+            tags=tuple((last or {}).get("tags") or ()),
+            registered_at=observed.registered_at,
+            status=observed.status,
+            managed_by=state.owner if state else None,
+            version=version(observed),
+            last_applied=last,
+            fingerprints=state.fingerprints if state else {},
+        )
+
+    def _connection(
+        self, observed: Mapping[str, Any], last: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        applied: Mapping[str, Any] = (last or {}).get("connection") or {}
+        out: dict[str, Any] = {}
+        for key, value in observed.items():
+            if is_masked(value):
+                value = last_value(last, key) if key in applied else None
+            elif key in applied:
+                value = aligned(value, applied[key])
+            elif last is not None:
+                continue  # a key this reconciler never set: not its to compare
+            if value is not None or key in applied:
+                out[key] = value
+        for key in applied:
+            if key not in out and self.write_only(key):
+                out[key] = last_value(last, key)
+        return out
+
+    def _fresh(self, record_id: str, expected: int, name: str, doing: str) -> Record:
+        """The object as it is now; StaleRecordError if it is gone or changed since read."""
+        observed = self.observe(record_id, name)
+        what = f"{doing} {self.noun} '{name}'"
+        if observed is None:
+            raise StaleRecordError(
+                f"{what}: {record_id} is no longer in the registry: it changed since it was "
+                "read. Run again to see the new plan."
+            )
+        record = self.record(observed, self._state.records().get(record_id))
+        if record.version != expected:
+            raise StaleRecordError(
+                f"{what}: {record_id} changed in the registry since it was read. Run again "
+                "to see the new plan."
+            )
+        return record
+
+    # -- planning ------------------------------------------------------------------------
+    def review_plan(self, plan: Plan) -> Plan:
+        """See review.py: forced replaces and refusals, before anything is shown or done."""
+        return review(plan, self.rules, self.check)
+
+    def api_changed(self, new: NewRecord, live: Record) -> bool:
+        """Whether writing `new` changes anything the API holds (else only the state)."""
+        local = (*RECONCILER_ONLY, *self.rules.state_only)
+        paths = (f.path for f in diff_fields(live_document(live), canonical(new.last_applied)))
+        return new.fingerprints != live.fingerprints or any(not matches(p, local) for p in paths)
+
+    # -- writing -------------------------------------------------------------------------
+    def _update(self, update: RecordUpdate) -> None:
+        """An owned record: write what changed. An unowned one (`reconcile import`): adopt
+        it, which changes only the state, and only if the API already holds the values."""
+        new = update.record
+        state = self._state.records().get(new.id)
+        live = self._fresh(new.id, update.expected_version, new.name, "updating")
+        if state is None or state.owner != new.managed_by:
+            if self.api_changed(new, live):
+                raise RegistryError(
+                    f"adopting {self.noun} '{new.name}': it differs from the manifest written "
+                    "for it; plan again"
+                )
+        elif self.api_changed(new, live):
+            self.update(new.id, new, live)
+            self._state.remember(new.id, new)
+            self.settle(new.id, new.name, "updating")
+            return
+        self._state.remember(new.id, new)
+
+    def _create(self, new: NewRecord) -> None:
+        record_id = self.create(new)
+        self._state.remember(record_id, new)  # before waiting: it exists whatever happens next
+        self.settle(record_id, new.name, "creating")
+
+    def _replace(self, replace: RecordReplace) -> None:
+        """Delete, then create (Terraform's default order): creating first would leave the old
+        object unowned if its deletion then failed, as the state keeps one object per name."""
+        new = replace.record
+        self._fresh(replace.old_id, replace.expected_version, new.name, "replacing")
+        self.delete(replace.old_id, new.name)
+        self._state.forget(replace.old_id)
+        try:
+            self._create(new)
+        except RegistryError as exc:
+            raise RegistryError(
+                f"replacing {self.noun} '{new.name}' failed half-way: its old object "
+                f"{replace.old_id} was deleted, but {exc}. '{new.name}' is now missing from "
+                "the registry; run reconcile again to create it"
+            ) from None
+
+    def _delete(self, gone: RecordDelete) -> None:
+        self._fresh(gone.id, gone.expected_version, gone.name, "deleting")
+        self.delete(gone.id, gone.name)
+        self._state.forget(gone.id)
+
+    def close(self) -> None:
+        self.api.close()
+        super().close()
+
+
+def version(observed: Observed) -> int:
+    """A checksum of what the API shows of an object (not its status): its version."""
+    shown = [observed.name, observed.type, observed.connection, observed.description]
+    return zlib.crc32(json.dumps(shown, sort_keys=True, default=str).encode("utf-8"))
+
+
+def aligned(live: Any, applied: Any) -> Any:
+    """`live`, in the terms of what was applied: a mapping cut to the keys that were set,
+    a number the API returns as a string (or the other way) as it was written."""
+    if isinstance(live, Mapping) and isinstance(applied, Mapping):
+        return {k: aligned(v, applied[k]) for k, v in live.items() if k in applied}
+    scalar = (str, int, float)
+    if (
+        isinstance(live, scalar)
+        and isinstance(applied, scalar)
+        and not isinstance(live, bool)
+        and not isinstance(applied, bool)
+        and type(live) is not type(applied)
+        and str(live).strip() == str(applied)
+    ):
+        return applied
+    return live

@@ -1,0 +1,105 @@
+"""One `Case` per provider: its fake server, manifests, and how to act on it behind our back.
+
+The contract suite (test_providers.py) runs the same scenarios over every case; what differs
+between providers (which change updates in place and which replaces, what drifts, whether
+pruning is possible) is data here, next to the manifests it depends on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from fake_streamkap import Streamkap
+
+TOKEN = "tok-Secret-3a9e71"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    token_env: str
+    # Three sources; orders has a secret from ${env:ORDERS_DB_PASSWORD} (conftest's CANARY).
+    manifests: dict[str, str]
+    start: Callable[[], AbstractContextManager[Any]]
+    url: Callable[[Any], str]
+    # The names of the remote objects (Splendor: the source_keys that are provisioned).
+    names: Callable[[Any], list[str]]
+    # The secret the server received for source `name`.
+    secret: Callable[[Any, str], Any]
+    # Create an object named `name` behind the reconciler's back.
+    add_foreign: Callable[[Any, str], None]
+    # Change source `name` behind the reconciler's back; the field path that drifted.
+    drift: Callable[[Any, str], str]
+    # A change in git: (file, old text, new text), the action it plans, and a check.
+    edit: tuple[str, str, str]
+    edit_action: str
+    edited: Callable[[Any], bool]
+    # The action a rotated secret plans.
+    rotate_action: str
+    # Why --prune cannot delete (the blocked reason's start), or None.
+    no_prune: str | None = None
+    # Prepare the server before anything is applied (Splendor: the sources to provision).
+    prepare: Callable[[Any], None] = lambda server: None
+
+
+# -- Streamkap ----------------------------------------------------------------------------
+
+STREAMKAP = Case(
+    name="streamkap",
+    token_env="STREAMKAP_TOKEN",
+    manifests={
+        "shop/orders.yaml": """\
+name: orders
+source_type: streamkap/postgresql
+description: Orders placed in the web shop.
+connection:
+  database.hostname.user.defined: db.internal
+  database.port.user.defined: 5432
+  database.user: reporting
+  database.password: ${env:ORDERS_DB_PASSWORD}
+  table.include.list.user.defined: public.orders
+tags: [sales, pii]
+""",
+        "customers.yml": """\
+name: customers
+source_type: streamkap/mysql
+description: Customer export from the CRM.
+connection:
+  database.hostname.user.defined: crm.internal
+  database.include.list.user.defined: crm
+tags: [crm]
+""",
+        "events.yaml": """\
+name: events
+source_type: streamkap/mongodb
+connection: {mongodb.connection.string.user.defined: mongodb-internal}
+""",
+    },
+    start=lambda: Streamkap.running(token=TOKEN),
+    url=lambda s: "streamkap+" + s.url,
+    names=lambda s: s.names(),
+    secret=lambda s, name: s.by_name(name)["config"]["database.password"],
+    add_foreign=lambda s, name: s.add(name, "postgresql", **{"database.hostname": "legacy"}),
+    drift=lambda s, name: _streamkap_drift(s, name),
+    edit=(
+        "customers.yml",
+        "database.include.list.user.defined: crm",
+        "database.include.list.user.defined: crm,billing",
+    ),
+    edit_action="update",
+    edited=lambda s: (
+        s.by_name("customers")["config"]["database.include.list.user.defined"] == "crm,billing"
+    ),
+    rotate_action="update",
+)
+
+
+def _streamkap_drift(server: Streamkap, name: str) -> str:
+    server.by_name(name)["config"]["database.hostname.user.defined"] = "moved.internal"
+    return "connection.database.hostname.user.defined"
+
+
+CASES = [STREAMKAP]

@@ -1,0 +1,85 @@
+"""Opening a provider on a fake server for backend tests: no real sleeping, a fake clock.
+
+Retries record their waits instead of sleeping, and asynchronous operations are polled on
+a clock that moves only when the poller sleeps, so timeouts are tested without timing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.backends.base import ConnectOptions, NewRecord, RunEntry
+from reconciler.backends.providers.base import Provider
+from reconciler.backends.providers.waiting import Waiter
+from reconciler.backends.transport import RetryPolicy
+
+
+class Clock:
+    """Time that passes only in `sleep`; `sleeps` lists every wait asked for."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def open_provider(
+    cls: type[Provider],
+    url: str,
+    tmp_path: Path,
+    clock: Clock,
+    *,
+    token: str | None,
+    timeout: float = 60.0,
+    writable: bool = True,
+    **retry: Any,
+) -> Provider:
+    options = ConnectOptions(state=f"sqlite:///{tmp_path / 'state.db'}", http_timeout=5.0)
+    return cls(
+        url,
+        writable=writable,
+        token=token,
+        options=options,
+        retry=RetryPolicy(sleep=clock.sleep, **retry),
+        waiter=Waiter(timeout, sleep=clock.sleep, clock=clock),
+    )
+
+
+def new(name: str, source_type: str, connection: dict[str, Any], **over: Any) -> NewRecord:
+    """A record as execution builds it: `connection` resolved, `last_applied` with the
+    references (here: the same values unless given)."""
+    last = over.pop("last_connection", connection)
+    doc = {
+        "name": name,
+        "source_type": source_type,
+        "connection": last,
+        "description": over.get("description", ""),
+        "tags": [],
+    }
+    fields: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "name": name,
+        "source_type": source_type,
+        "connection": connection,
+        "description": "",
+        "tags": [],
+        "managed_by": "reconciler",
+        "last_applied": doc,
+    }
+    fields.update(over)
+    return NewRecord(**fields)
+
+
+def run() -> RunEntry:
+    return RunEntry(
+        id=str(uuid.uuid4()), owner="reconciler", actor="test", started_at=datetime.now(UTC)
+    )

@@ -1,0 +1,209 @@
+"""The backend contract, run from the command line over every provider's fake server.
+
+Each scenario runs against each `provider_cases.Case`: create, an empty no-op plan, update or
+replace, a rotated secret, prune, drift, unowned objects left alone, `reconcile import`,
+rate limits and gateway errors. conftest's `reconcile` fails any run whose output shows the
+secret canary or a traceback; every run here also checks the API token never shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import CANARY, reconcile
+from provider_cases import CASES, TOKEN, Case
+
+from reconciler.cli import cli
+
+
+@pytest.fixture(params=CASES, ids=[c.name for c in CASES])
+def case(request: pytest.FixtureRequest) -> Case:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def server(case: Case) -> Iterator[Any]:
+    with case.start() as running:
+        case.prepare(running)
+        yield running
+
+
+@pytest.fixture
+def sources(case: Case, tmp_path: Path) -> Path:
+    root = tmp_path / "sources.d"
+    for relative, text in case.manifests.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+@pytest.fixture
+def run(case: Case, server: Any, sources: Path, tmp_path: Path) -> Any:
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+
+    def run_(*args: str, **env: str) -> Result:
+        env = {case.token_env: TOKEN, "RECONCILER_OPERATION_TIMEOUT": "30", **env}
+        result = reconcile(
+            *args, "--state", state, registry=case.url(server), sources=sources, **env
+        )
+        assert TOKEN not in result.output + result.stderr
+        return result
+
+    return run_
+
+
+def test_create_then_the_plan_is_empty(case: Case, server: Any, run: Any, tmp_path: Path) -> None:
+    planned = run("--dry-run")
+    assert planned.exit_code == 0, planned.output
+    assert f"+ create orders ({case.name}/" in planned.stdout
+    assert "Plan: 3 to create, 0 to update, 0 to delete." in planned.stdout
+    assert case.names(server) == [] and not (tmp_path / "state.db").exists()
+
+    applied = run()
+    assert applied.exit_code == 0, applied.output
+    assert "Apply complete: 3 created, 0 updated, 0 deleted" in applied.stdout
+    assert case.names(server) == ["customers", "events", "orders"]
+    assert case.secret(server, "orders") == CANARY  # the service needs it; no output shows it
+
+    again = run("--dry-run", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("No changes."), again.stdout
+    assert "(3 sources in sync)" in again.stdout
+    drift = run("drift")
+    assert drift.exit_code == 0 and drift.stdout.startswith("No drift."), drift.output
+
+
+def test_a_change_in_git_is_an_update_or_a_replace(
+    case: Case, server: Any, run: Any, sources: Path
+) -> None:
+    assert run().exit_code == 0
+    file, old, new = case.edit
+    path = sources / file
+    path.write_text(path.read_text().replace(old, new))
+    plan = run("plan", "--detailed-exitcode")
+    assert plan.exit_code == 2, plan.output
+    symbol = {"update": "~ update", "replace": "-/+ replace"}[case.edit_action]
+    assert f"{symbol} {path.stem.split('.')[0]} (" in plan.stdout, plan.stdout
+    applied = run()
+    assert applied.exit_code == 0, applied.output
+    assert case.edited(server)
+    assert run("--dry-run").stdout.startswith("No changes."), "not converged"
+
+
+def test_a_rotated_secret_is_seen_by_fingerprint_and_never_shown(
+    case: Case, server: Any, run: Any
+) -> None:
+    assert run().exit_code == 0
+    rotated = "rotated-" + CANARY
+    plan = run("--dry-run", ORDERS_DB_PASSWORD=rotated)
+    symbol = {"update": "~ update", "replace": "-/+ replace"}[case.rotate_action]
+    assert f"{symbol} orders (" in plan.stdout, plan.stdout
+    assert ": (sensitive, changed)" in plan.stdout and rotated not in plan.output
+    assert run(ORDERS_DB_PASSWORD=rotated).exit_code == 0
+    assert case.secret(server, "orders") == rotated
+    after = run("--dry-run", ORDERS_DB_PASSWORD=rotated)
+    assert after.stdout.startswith("No changes."), after.output
+
+
+def test_prune_deletes_only_what_it_owns(case: Case, server: Any, run: Any, sources: Path) -> None:
+    assert run().exit_code == 0
+    case.add_foreign(server, "hand_made")
+    (sources / "events.yaml").unlink()
+    kept = run()
+    assert kept.exit_code == 0, kept.output
+    assert "Owned records without a manifest" in kept.stdout and "· events" in kept.stdout
+    pruned = run("--prune", "--force-deletes")
+    if case.no_prune is not None:
+        assert pruned.exit_code == 1
+        assert f"events: {case.no_prune}" in pruned.stderr, pruned.stderr
+        assert "events" in case.names(server)
+        return
+    assert pruned.exit_code == 0, pruned.output
+    assert "- delete events (" in pruned.stdout
+    assert "? hand_made  (no owner)" in pruned.stdout
+    assert case.names(server) == ["customers", "hand_made", "orders"]
+
+
+def test_drift_is_reported_then_converged(case: Case, server: Any, run: Any) -> None:
+    assert run().exit_code == 0
+    path = case.drift(server, "customers")
+    drift = run("drift")
+    assert drift.exit_code == 2, drift.output
+    assert "customers" in drift.stdout and path in drift.stdout, drift.stdout
+    assert run().exit_code == 0
+    assert run("drift").exit_code == 0
+
+
+def test_unowned_objects_are_never_touched(
+    case: Case, server: Any, run: Any, sources: Path
+) -> None:
+    case.add_foreign(server, "hand_made")
+    plan = run("--dry-run")
+    assert "? hand_made  (no owner)" in plan.stdout, plan.stdout
+    taken = case.manifests["customers.yml"].replace("name: customers", "name: Hand_Made")
+    (sources / "hand_made.yaml").write_text(taken)
+    blocked = run()
+    assert blocked.exit_code == 1
+    assert "a registry record with this name already exists" in blocked.stderr
+    assert case.names(server) == ["hand_made"]
+
+
+def test_import_adopts_an_existing_object(
+    case: Case, server: Any, run: Any, sources: Path, tmp_path: Path
+) -> None:
+    case.add_foreign(server, "legacy")
+    before = case.names(server)
+    args = ["import", "--name", "legacy", "--out", str(sources / "imported")]
+    args += ["--registry", case.url(server), "--state", f"sqlite:///{tmp_path / 'state.db'}"]
+    imported = CliRunner().invoke(cli, args, env={case.token_env: TOKEN, "NO_COLOR": "1"})
+    assert imported.exit_code == 0, imported.output
+    assert TOKEN not in imported.output
+    written = sources / "imported" / "legacy.yaml"
+    assert f"source_type: {case.name}/" in written.read_text()
+    plan = run("--dry-run")
+    assert plan.exit_code == 0, plan.output
+    assert "+ create legacy" not in plan.stdout and "? legacy" not in plan.stdout, plan.stdout
+    assert case.names(server) == before
+
+
+def test_a_manifest_of_another_registry_is_blocked(
+    case: Case, server: Any, run: Any, sources: Path
+) -> None:
+    (sources / "pg.yaml").write_text(
+        "name: pg\nsource_type: csv\nconnection: {file_path: /data/pg.csv}\n"
+    )
+    plan = run("--dry-run")
+    assert f"pg: source type 'csv' cannot be registered in a {case.name} registry" in (
+        plan.output
+    ), plan.output
+    applied = run()
+    assert applied.exit_code == 1 and "Nothing was written." in applied.stderr
+    assert case.names(server) == []
+
+
+def test_rate_limits_and_gateway_errors_are_retried(case: Case, server: Any, run: Any) -> None:
+    server.fail(method="GET", status=429, headers={"Retry-After": "0"}, detail="slow down")
+    server.fail(method="GET", status=503)
+    result = run("--dry-run")
+    assert result.exit_code == 0, result.output
+    assert sum(1 for f in server.faults if f.fired) == 2
+
+
+def test_a_slow_answer_is_retried_within_the_timeout(case: Case, server: Any, run: Any) -> None:
+    server.fail(method="GET", delay=1.0)  # past --http-timeout: the client gives up, retries
+    result = run("--dry-run", "--http-timeout", "0.3")
+    assert result.exit_code == 0, result.output
+    assert server.faults[0].fired == 1
+
+
+def test_a_bad_token_is_one_line_naming_the_variable(case: Case, server: Any, run: Any) -> None:
+    result = run("--dry-run", **{case.token_env: "wrong-" + TOKEN})
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    assert f"HTTP 401 from {case.url(server)}: the registry rejected the " in result.stderr
+    assert case.token_env in result.stderr and "wrong-" not in result.stderr
