@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from fake_airweave import Airweave
 from fake_streamkap import Streamkap
 
 TOKEN = "tok-Secret-3a9e71"
@@ -43,6 +44,8 @@ class Case:
     no_prune: str | None = None
     # Prepare the server before anything is applied (Splendor: the sources to provision).
     prepare: Callable[[Any], None] = lambda server: None
+    # Variables the manifests' other secret references need.
+    env: dict[str, str] = field(default_factory=dict)
 
 
 # -- Streamkap ----------------------------------------------------------------------------
@@ -102,4 +105,60 @@ def _streamkap_drift(server: Streamkap, name: str) -> str:
     return "connection.database.hostname.user.defined"
 
 
-CASES = [STREAMKAP]
+# -- Airweave -----------------------------------------------------------------------------
+
+AIRWEAVE = Case(
+    name="airweave",
+    token_env="AIRWEAVE_API_KEY",
+    manifests={
+        "shop/orders.yaml": """\
+name: orders
+source_type: airweave/postgresql
+description: Orders placed in the web shop.
+connection:
+  readable_collection_id: warehouse
+  config: {tables: orders}
+  credentials.host: db.internal
+  credentials.user: reporting
+  credentials.password: ${env:ORDERS_DB_PASSWORD}
+tags: [sales, pii]
+""",
+        "customers.yml": """\
+name: customers
+source_type: airweave/github
+description: Customer support docs.
+connection:
+  readable_collection_id: docs
+  config: {repo_name: company/docs, branch: main}
+  schedule: {cron: "0 */6 * * *"}
+  credentials.personal_access_token: ${env:GITHUB_PAT}
+tags: [crm]
+""",
+        "events.yaml": """\
+name: events
+source_type: airweave/linear
+connection:
+  readable_collection_id: support-tickets
+  credentials.api_key: ${env:LINEAR_API_KEY}
+""",
+    },
+    start=lambda: Airweave.running(token=TOKEN),
+    url=lambda s: "airweave+" + s.url,
+    names=lambda s: s.names(),
+    secret=lambda s, name: s.by_name(name)["credentials"]["password"],
+    add_foreign=lambda s, name: s.add(name),
+    drift=lambda s, name: _airweave_drift(s, name),
+    edit=("customers.yml", "branch: main", "branch: develop"),
+    edit_action="update",
+    edited=lambda s: s.by_name("customers")["config"]["branch"] == "develop",
+    rotate_action="update",
+    env={"GITHUB_PAT": "ghp-Secret-71c0", "LINEAR_API_KEY": "lin-Secret-22de"},
+)
+
+
+def _airweave_drift(server: Airweave, name: str) -> str:
+    server.by_name(name)["config"]["branch"] = "hotfix"
+    return "connection.config.branch"
+
+
+CASES = [STREAMKAP, AIRWEAVE]

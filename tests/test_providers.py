@@ -46,7 +46,7 @@ def run(case: Case, server: Any, sources: Path, tmp_path: Path) -> Any:
     state = f"sqlite:///{tmp_path / 'state.db'}"
 
     def run_(*args: str, **env: str) -> Result:
-        env = {case.token_env: TOKEN, "RECONCILER_OPERATION_TIMEOUT": "30", **env}
+        env = {case.token_env: TOKEN, "RECONCILER_OPERATION_TIMEOUT": "30", **case.env, **env}
         result = reconcile(
             *args, "--state", state, registry=case.url(server), sources=sources, **env
         )

@@ -20,6 +20,7 @@ BACKENDS = {
     "http": "reconciler.backends.http:open_http",
     "https": "reconciler.backends.http:open_http",
     "streamkap+": "reconciler.backends.providers.streamkap:open_streamkap",
+    "airweave+": "reconciler.backends.providers.airweave:open_airweave",
 }
 
 
