@@ -177,3 +177,36 @@ def test_manifest_files_are_the_ones_rglob_selected(tmp_path: Path) -> None:
         base = relative if relative.is_absolute() else tmp_path / relative
         os.chdir(tmp_path)
         assert find_manifest_files(relative) == rglob_selection(relative), base
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_shared_json_values_are_equal(value: Any) -> None:
+    from reconciler.backends.sql import _shared
+
+    assert _shared(value) == value
+    assert json.dumps(_shared(value)) == json.dumps(value)
+
+
+def test_big_registries_read_the_same_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reconciler.backends.sql as sql
+    from reconciler.backends import open_registry
+    from reconciler.execution import apply_plan
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    registry = open_registry(url, writable=True)
+    registry.init()
+    manifests = [
+        Manifest(name=f"s{i}", source_type="csv", connection={"file_path": f"/{i}"}, tags=("t",))
+        for i in range(5)
+    ]
+    apply_plan(planning.plan(manifests, [], owner="o"), registry)
+    plain = registry.list_records()
+    monkeypatch.setattr(sql, "_SHARE_FROM", 1)
+    shared = registry.list_records()
+    registry.close()
+    assert shared == plain and not sql._share
+    assert shared[0].last_applied is not None and plain[0].last_applied is not None
+    assert next(iter(shared[0].last_applied)) is next(iter(shared[1].last_applied))
