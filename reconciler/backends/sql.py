@@ -157,7 +157,9 @@ class SqlRegistry(SnapshotsMixin, ABC):
     def _json(self, value: Any) -> Any: ...
 
     def _unjson(self, value: Any) -> Any:
-        return _loads(value) if isinstance(value, str | bytes) else value
+        if isinstance(value, str | bytes):
+            return _loads(value)
+        return _shared(value) if _share else value  # decoded by the driver (JSONB)
 
     def _is_unique_violation(self, exc: Exception) -> bool:
         return False
