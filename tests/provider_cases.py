@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from fake_airbyte_agents import AirbyteAgents
 from fake_airweave import Airweave
 from fake_streamkap import Streamkap
 
@@ -161,4 +162,65 @@ def _airweave_drift(server: Airweave, name: str) -> str:
     return "connection.config.branch"
 
 
-CASES = [STREAMKAP, AIRWEAVE]
+# -- Airbyte Agents -----------------------------------------------------------------------
+
+AIRBYTE_AGENTS = Case(
+    name="airbyte-agents",
+    token_env="AIRBYTE_AGENTS_TOKEN",
+    manifests={
+        "shop/orders.yaml": """\
+name: orders
+source_type: airbyte-agents/stripe
+description: Payments behind the web shop's orders.
+connection:
+  credentials.client_secret: ${env:ORDERS_DB_PASSWORD}
+tags: [sales, pii]
+""",
+        "customers.yml": """\
+name: customers
+source_type: airbyte-agents/hubspot
+description: Customer records from the CRM.
+connection:
+  credentials.client_id: hubspot-app-1
+  credentials.client_secret: ${env:HUBSPOT_CLIENT_SECRET}
+  credentials.refresh_token: ${env:HUBSPOT_REFRESH_TOKEN}
+tags: [crm]
+""",
+        "events.yaml": """\
+name: events
+source_type: airbyte-agents/ef69ef6e-aa7f-4af1-a01d-ef775033524e
+connection:
+  credentials.option_title: PAT Credentials
+  credentials.personal_access_token: ${env:GITHUB_PAT}
+  replication_config: {repositories: [airbytehq/airbyte]}
+""",
+    },
+    start=lambda: AirbyteAgents.running(token=TOKEN),
+    url=lambda s: "airbyte-agents+" + s.url + "?workspace_name=default",
+    names=lambda s: s.names(),
+    secret=lambda s, name: s.by_name(name)["credentials"]["client_secret"],
+    add_foreign=lambda s, name: s.add(name),
+    drift=lambda s, name: _airbyte_drift(s, name),
+    edit=("events.yaml", "[airbytehq/airbyte]", "[airbytehq/airbyte, airbytehq/agents]"),
+    edit_action="replace",
+    edited=lambda s: (
+        s.by_name("events")["replication_config"]["repositories"]
+        == ["airbytehq/airbyte", "airbytehq/agents"]
+    ),
+    rotate_action="replace",
+    env={
+        "HUBSPOT_CLIENT_SECRET": "hs-Secret-8d1f",
+        "HUBSPOT_REFRESH_TOKEN": "hs-Refresh-51aa",
+        "GITHUB_PAT": "ghp-Secret-71c0",
+    },
+)
+
+
+def _airbyte_drift(server: AirbyteAgents, name: str) -> str:
+    """Nothing of a connector can change (no update endpoint, write-only credentials) but
+    its existence: deleted outside git."""
+    server.connectors.pop(server.by_name(name)["id"])
+    return "deleted outside git"
+
+
+CASES = [STREAMKAP, AIRWEAVE, AIRBYTE_AGENTS]

@@ -21,6 +21,7 @@ BACKENDS = {
     "https": "reconciler.backends.http:open_http",
     "streamkap+": "reconciler.backends.providers.streamkap:open_streamkap",
     "airweave+": "reconciler.backends.providers.airweave:open_airweave",
+    "airbyte-agents+": "reconciler.backends.providers.airbyte_agents:open_airbyte_agents",
 }
 
 

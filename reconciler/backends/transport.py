@@ -269,12 +269,13 @@ def envelope_message(body: Any) -> str:
         return "" if detail is None else str(detail)
     message = body.get("message")
     if isinstance(message, str):
+        # The fields the errors name, with their own message where it adds to the main one.
         extra = [
-            f"{e.get('field')}: {e.get('message')}"
+            str(e["field"])
+            if e.get("message") in (None, message)
+            else f"{e['field']}: {e['message']}"
             for e in body.get("errors") or ()
-            if isinstance(e, dict)
-            and e.get("message") != message
-            and e.get("field") not in (None, "", "body")
+            if isinstance(e, dict) and e.get("field") not in (None, "", "body")
         ]
         return message + (f" ({'; '.join(extra)})" if extra else "")
     error = body.get("error")

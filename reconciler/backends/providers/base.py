@@ -65,6 +65,8 @@ class Provider(RemoteRegistry):
     # Registry URL query parameters that select what the registry is (tenant, workspace).
     params: ClassVar[tuple[str, ...]] = ()
     required: ClassVar[tuple[str, ...]] = ()
+    # How error messages show the URL's query ("?tenant=TENANT").
+    url_query: ClassVar[str] = ""
     # The noun in messages ("source", "connector", "source connection").
     noun: ClassVar[str] = "source"
 
@@ -81,10 +83,9 @@ class Provider(RemoteRegistry):
     ) -> None:
         options = options or ConnectOptions()
         name = self.rules.provider
-        shown = "".join(f"?{p}=..." for p in self.required)
         where = endpoint(
             url,
-            expected=f"{name}+https://HOST[:PORT][/PREFIX]{shown}",
+            expected=f"{name}+https://HOST[:PORT][/PREFIX]{self.url_query}",
             provider=name,
             params=self.params,
             required=self.required,
