@@ -14,6 +14,7 @@ from typing import Any
 
 from fake_airbyte_agents import AirbyteAgents
 from fake_airweave import Airweave
+from fake_splendor import Splendor
 from fake_streamkap import Streamkap
 
 TOKEN = "tok-Secret-3a9e71"
@@ -223,4 +224,65 @@ def _airbyte_drift(server: AirbyteAgents, name: str) -> str:
     return "deleted outside git"
 
 
-CASES = [STREAMKAP, AIRWEAVE, AIRBYTE_AGENTS]
+# -- Splendor -----------------------------------------------------------------------------
+
+SPLENDOR = Case(
+    name="splendor",
+    token_env="SPLENDOR_TOKEN",
+    manifests={
+        "shop/orders.yaml": """\
+name: orders
+source_type: splendor/stripe
+description: Payments behind the web shop's orders.
+connection:
+  account_id: acct_1
+  client_secret: ${env:ORDERS_DB_PASSWORD}
+tags: [sales, pii]
+""",
+        "customers.yml": """\
+name: customers
+source_type: splendor/hubspot
+description: Customer records from the CRM.
+connection:
+  client_secret: ${env:HUBSPOT_CLIENT_SECRET}
+  start_date: "2024-01-01"
+tags: [crm]
+""",
+        "events.yaml": """\
+name: events
+source_type: splendor/github
+connection:
+  personal_access_token: ${env:GITHUB_PAT}
+  repositories: [airbytehq/airbyte]
+""",
+    },
+    start=lambda: Splendor.running(token=TOKEN, tenant="acme"),
+    url=lambda s: "splendor+" + s.url + "?tenant=acme",
+    names=lambda s: s.names(),
+    secret=lambda s, name: s.by_key(name)["configuration"]["client_secret"],
+    add_foreign=lambda s, name: s.add(name),
+    drift=lambda s, name: _splendor_drift(s, name),
+    edit=("customers.yml", 'start_date: "2024-01-01"', 'start_date: "2025-01-01"'),
+    edit_action="update",
+    edited=lambda s: s.by_key("customers")["configuration"]["start_date"] == "2025-01-01",
+    rotate_action="update",
+    no_prune="Splendor's API has no way to deprovision or delete a source",
+    prepare=lambda s: _splendor_sources(s),
+    env={"HUBSPOT_CLIENT_SECRET": "hs-Secret-8d1f", "GITHUB_PAT": "ghp-Secret-71c0"},
+)
+
+
+def _splendor_sources(server: Splendor) -> None:
+    """Splendor's API cannot create sources: they are made in its console first."""
+    for key, provider in (("orders", "stripe"), ("customers", "hubspot"), ("events", "github")):
+        server.console(key, provider)
+
+
+def _splendor_drift(server: Splendor, name: str) -> str:
+    """All a source shows is whether it is provisioned (its configuration is never
+    returned): deprovisioned in the console, it is deleted outside git."""
+    server.by_key(name)["airbyte"] = None
+    return "deleted outside git"
+
+
+CASES = [STREAMKAP, AIRWEAVE, AIRBYTE_AGENTS, SPLENDOR]

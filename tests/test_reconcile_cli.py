@@ -137,7 +137,7 @@ def test_invalid_manifests_write_nothing_on_either_backend(
     assert (
         f'{sources}/bad.yaml:2: source_type: unknown type "mysql" (expected one of: csv, '
         "postgres, or PROVIDER/TYPE for a provider registry, PROVIDER one of: "
-        "airbyte-agents, airweave, streamkap)" in lines
+        "airbyte-agents, airweave, splendor, streamkap)" in lines
     )
     assert f"{sources}/events.yaml:4: unknown key 'colour'" in lines
     assert f"{sources}/worse.yaml:5: connection.port: must be a port number (1-65535)" in lines

@@ -22,6 +22,7 @@ BACKENDS = {
     "streamkap+": "reconciler.backends.providers.streamkap:open_streamkap",
     "airweave+": "reconciler.backends.providers.airweave:open_airweave",
     "airbyte-agents+": "reconciler.backends.providers.airbyte_agents:open_airbyte_agents",
+    "splendor+": "reconciler.backends.providers.splendor:open_splendor",
 }
 
 

@@ -67,8 +67,11 @@ class Provider(RemoteRegistry):
     required: ClassVar[tuple[str, ...]] = ()
     # How error messages show the URL's query ("?tenant=TENANT").
     url_query: ClassVar[str] = ""
-    # The noun in messages ("source", "connector", "source connection").
+    # The noun in messages ("source", "connector", "source connection"), and what a create
+    # and an update are called (Splendor provisions).
     noun: ClassVar[str] = "source"
+    creating: ClassVar[str] = "creating"
+    updating: ClassVar[str] = "updating"
 
     def __init__(
         self,
@@ -241,14 +244,14 @@ class Provider(RemoteRegistry):
         elif self.api_changed(new, live):
             self.update(new.id, new, live)
             self._state.remember(new.id, new)
-            self.settle(new.id, new.name, "updating")
+            self.settle(new.id, new.name, self.updating)
             return
         self._state.remember(new.id, new)
 
     def _create(self, new: NewRecord) -> None:
         record_id = self.create(new)
         self._state.remember(record_id, new)  # before waiting: it exists whatever happens next
-        self.settle(record_id, new.name, "creating")
+        self.settle(record_id, new.name, self.creating)
 
     def _replace(self, replace: RecordReplace) -> None:
         """Delete, then create (Terraform's default order): creating first would leave the old

@@ -1,0 +1,216 @@
+"""A contract-faithful Splendor API on 127.0.0.1 (shared/seeds/000), in memory.
+
+The documented endpoint, POST /v1/admin/airbyte-sources/{source_id}/provision: bearer
+token, the required `x-splendor-tenant-id` header (FastAPI's 422 when missing), an integer
+source_id, the `source_configuration` body, and the `{airbyte, source}` answer with every
+field of AirbyteRefItem and SourceItem. Beside it, what the provider assumes: the list
+(`?limit=&offset=`, an array of that shape, `airbyte` null while unprovisioned) and GET of
+one source. Provisioning is asynchronous: the statuses are pending until `ready_after`
+reads of the source, then active/ready, or `credential_status: invalid` for the source keys
+in `failing`. Sources themselves are made in the "console" (`console()`), as in Splendor.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from fake_http import FakeServer, Reply, Request
+
+# provider_key -> Airbyte definition name and the configuration fields it requires.
+PROVIDERS = {
+    "stripe": ("Stripe", ("account_id", "client_secret")),
+    "hubspot": ("HubSpot", ("client_secret",)),
+    "github": ("GitHub", ("personal_access_token",)),
+}
+_ITEM = re.compile(r"^/v1/admin/airbyte-sources/([^/]+)(/provision)?$")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Splendor(FakeServer):
+    def __init__(self, *, token: str = "sp-token", tenant: str = "acme") -> None:
+        super().__init__()
+        self.token = token
+        self.tenant = tenant
+        self.sources: dict[int, dict[str, Any]] = {}
+        self.ready_after = 1  # reads of a source before provisioning is done
+        self.failing: set[str] = set()  # source keys whose credentials turn out invalid
+        self.provisions: list[tuple[int, str | None, Any]] = []  # (source_id, tenant, body)
+
+    # -- what a person does in the Splendor console ---------------------------------------
+    def console(self, source_key: str, provider_key: str = "stripe") -> dict[str, Any]:
+        """A source made in Splendor, not provisioned yet."""
+        source_id = max(self.sources, default=11) + 1
+        now = _now()
+        entry = {
+            "provider_key": provider_key,
+            "configuration": None,
+            "reads": 0,
+            "airbyte": None,
+            "source": {
+                "bucket": f"{self.tenant}-{source_key}",
+                "connector_id": None,
+                "created_at": now,
+                "dataset_id": source_key,
+                "enabled": True,
+                "external_id_configured": False,
+                "format": "jsonl",
+                "iam_role_arn": f"arn:aws:iam::123456789012:role/{self.tenant}-splendor",
+                "ingest_token_configured": True,
+                "ingest_token_created_at": now,
+                "ingest_token_last_used_at": None,
+                "ingest_token_revoked_at": None,
+                "intake_role_arn": None,
+                "name": source_key.replace("-", " ").title(),
+                "parse_config": {},
+                "prefix": "",
+                "retention_days": None,
+                "search_config": {"text_fields": []},
+                "semantic_config": {
+                    "document_embeddings": {"fields": []},
+                    "vocabulary": {"fields": []},
+                },
+                "source_id": source_id,
+                "source_key": source_key,
+                "source_type": "hosted",
+                "tenant_id": self.tenant,
+                "transform_config": {},
+                "updated_at": now,
+            },
+        }
+        self.sources[source_id] = entry
+        return entry
+
+    def add(self, source_key: str, provider_key: str = "stripe") -> dict[str, Any]:
+        """A source made and provisioned in the console, behind the reconciler's back."""
+        entry = self.console(source_key, provider_key)
+        config = {k: "by-hand" for k in PROVIDERS[provider_key][1]}
+        status, body = self._provision(entry, {"source_configuration": config})
+        assert status == 200, body
+        entry["reads"] = self.ready_after
+        self._advance(entry)
+        return entry
+
+    def by_key(self, source_key: str) -> dict[str, Any]:
+        (entry,) = [e for e in self.sources.values() if e["source"]["source_key"] == source_key]
+        return entry
+
+    def names(self) -> list[str]:
+        return sorted(e["source"]["source_key"] for e in self.sources.values() if e["airbyte"])
+
+    # -- the API ---------------------------------------------------------------------------
+    def route(self, request: Request) -> Reply:
+        if request.bearer() != self.token:
+            return 401, {"detail": "Invalid authentication credentials"}
+        tenant = request.headers.get("x-splendor-tenant-id")
+        if tenant is None:
+            return 422, {
+                "detail": [
+                    {
+                        "loc": ["header", "x-splendor-tenant-id"],
+                        "msg": "Field required",
+                        "type": "missing",
+                    }
+                ]
+            }
+        if tenant != self.tenant:
+            return 403, {"detail": f"No access to tenant '{tenant}'"}
+        if request.path == "/v1/admin/airbyte-sources":
+            if request.method != "GET":
+                return 405, {"detail": "Method Not Allowed"}
+            limit = int(request.query.get("limit", 50))
+            offset = int(request.query.get("offset", 0))
+            with self._lock:
+                listed = sorted(self.sources)[offset : offset + limit]
+            return 200, [self._shown(self.sources[i]) for i in listed]
+        match = _ITEM.match(request.path)
+        if match is None:
+            return 404, {"detail": "Not Found"}
+        if not match.group(1).isdigit():
+            return 422, {
+                "detail": [
+                    {
+                        "loc": ["path", "source_id"],
+                        "msg": "Input should be a valid integer",
+                        "type": "int_parsing",
+                    }
+                ]
+            }
+        entry = self.sources.get(int(match.group(1)))
+        if entry is None:
+            return 404, {"detail": "Source not found"}
+        if match.group(2):
+            if request.method != "POST":
+                return 405, {"detail": "Method Not Allowed"}
+            try:
+                body = request.json()
+            except ValueError:
+                return 422, {"detail": [{"loc": ["body"], "msg": "Invalid JSON"}]}
+            self.provisions.append((entry["source"]["source_id"], tenant, body))
+            return self._provision(entry, body)
+        if request.method != "GET":
+            return 405, {"detail": "Method Not Allowed"}
+        entry["reads"] += 1
+        self._advance(entry)
+        return 200, self._shown(entry)
+
+    def _provision(self, entry: dict[str, Any], body: Any) -> Reply:
+        config = body.get("source_configuration") if isinstance(body, dict) else None
+        if not isinstance(config, dict):
+            return 422, {
+                "detail": [
+                    {
+                        "loc": ["body", "source_configuration"],
+                        "msg": "Field required",
+                        "type": "missing",
+                    }
+                ]
+            }
+        provider = entry["provider_key"]
+        missing = [f for f in PROVIDERS[provider][1] if f not in config]
+        if missing:
+            return 400, {"detail": f"source_configuration is missing '{missing[0]}' for {provider}"}
+        source_id = entry["source"]["source_id"]
+        entry["configuration"] = config
+        entry["reads"] = 0
+        entry["airbyte"] = {
+            "airbyte_connection_id": f"conn_{source_id}",
+            "airbyte_destination_id": f"dst_{source_id}",
+            "airbyte_source_definition_id": f"def_{provider}",
+            "airbyte_source_definition_name": PROVIDERS[provider][0],
+            "airbyte_source_id": f"airbyte_src_{source_id}",
+            "connection_status": "pending",
+            "credential_status": "pending",
+            "cron_expression": None,
+            "destination_status": "provisioning",
+            "oauth_mode": "airbyte",
+            "provider_key": provider,
+            "schedule_type": "manual",
+            "source_id": source_id,
+            "stream_config": {"streams": []},
+        }
+        entry["source"]["updated_at"] = _now()
+        return 200, self._shown(entry)
+
+    def _advance(self, entry: dict[str, Any]) -> None:
+        airbyte = entry["airbyte"]
+        if airbyte is None or airbyte["connection_status"] != "pending":
+            return
+        if entry["reads"] >= self.ready_after:
+            if entry["source"]["source_key"] in self.failing:
+                airbyte.update(credential_status="invalid", destination_status="ready")
+            else:
+                airbyte.update(
+                    connection_status="active",
+                    credential_status="ready",
+                    destination_status="ready",
+                )
+
+    @staticmethod
+    def _shown(entry: dict[str, Any]) -> dict[str, Any]:
+        return copy.deepcopy({"airbyte": entry["airbyte"], "source": entry["source"]})
