@@ -198,7 +198,7 @@ class Bench:
             self.add(Row(f"terraform {scenario}", TERRAFORM_N, "terraform_data", wall, rss, note))
 
 
-def postgres_url(keep: list[object]) -> str:
+def postgres_url(keep: list[tuple[Any, str]]) -> str:
     url = os.environ.get("RECONCILER_BENCH_PG")
     if url:
         return url
@@ -206,7 +206,7 @@ def postgres_url(keep: list[object]) -> str:
 
     data = tempfile.mkdtemp(prefix="reconciler-bench-pg-")
     server = pgserver.get_server(data, cleanup_mode="stop")
-    keep.append(server)
+    keep.append((server, data))
     return str(server.get_uri())
 
 
@@ -276,8 +276,30 @@ def main() -> None:
         flush=True,
     )
     print(f"{'scenario':<22} {'N':>7} {'backend':<15} {'wall':>10} {'peak RSS':>12}", flush=True)
-    keep: list[object] = []
+    keep: list[tuple[Any, str]] = []
     bench = Bench(max(1, args.repeat))
+    try:
+        run(bench, sizes, backends, scenarios, keep, terraform=not args.no_terraform)
+    finally:
+        for server, data in keep:  # the throwaway PostgreSQL server, even after Ctrl-C
+            server.cleanup()
+            shutil.rmtree(data, ignore_errors=True)
+    print(f"\n# load average {os.getloadavg()[0]:.2f} at the end\n")
+    print("\n".join(table(bench.rows)))
+    comparison = ratios(bench.rows)
+    if comparison:
+        print("\n" + "\n".join(comparison))
+
+
+def run(
+    bench: Bench,
+    sizes: list[int],
+    backends: list[str],
+    scenarios: tuple[str, ...],
+    keep: list[tuple[Any, str]],
+    *,
+    terraform: bool,
+) -> None:
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
         work = Path(tmp)
         bench.startup(work)
@@ -290,14 +312,8 @@ def main() -> None:
                     else fresh_database(pg or "")
                 )
                 bench.sources(size, backend, registry, work, scenarios)
-        if shutil.which("terraform") and not args.no_terraform:
+        if shutil.which("terraform") and terraform:
             bench.terraform(work)
-    print(f"\n# load average {os.getloadavg()[0]:.2f} at the end\n")
-    print("\n".join(table(bench.rows)))
-    comparison = ratios(bench.rows)
-    if comparison:
-        print("\n" + "\n".join(comparison))
-    del keep
 
 
 if __name__ == "__main__":

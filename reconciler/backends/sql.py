@@ -250,7 +250,11 @@ class SqlRegistry(SnapshotsMixin, ABC):
         global _share
         _share = True  # a big registry: one copy of each key and short value, not one per row
         try:
-            return [self._record(row) for row in rows]
+            records = []
+            for index, row in enumerate(rows):
+                records.append(self._record(row))
+                rows[index] = ()  # each row goes as its record comes: no two copies of all
+            return records
         finally:
             _share = False
 
