@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from click.testing import Result
+from conftest import reconcile
+
 from reconciler.backends.base import ConnectOptions, NewRecord, RunEntry
 from reconciler.backends.providers.base import Provider
 from reconciler.backends.providers.waiting import Waiter
@@ -52,6 +55,36 @@ def open_provider(
         retry=RetryPolicy(sleep=clock.sleep, **retry),
         waiter=Waiter(timeout, sleep=clock.sleep, clock=clock),
     )
+
+
+class Cli:
+    """`reconcile ARGS` as a user runs it on one sources directory against one provider, with
+    the state store in `tmp_path`; conftest's `reconcile` fails on the canary or a traceback,
+    and `token` must never show either."""
+
+    def __init__(self, registry: str, tmp_path: Path, token_env: str, token: str) -> None:
+        self.registry = registry
+        self.sources = tmp_path / "sources.d"
+        self.sources.mkdir(exist_ok=True)
+        self.state = f"sqlite:///{tmp_path / 'state.db'}"
+        self.env = {token_env: token, "RECONCILER_OPERATION_TIMEOUT": "30"}
+        self.token = token
+
+    def __call__(self, *args: str, **env: str) -> Result:
+        result = reconcile(
+            *args,
+            "--state",
+            self.state,
+            registry=self.registry,
+            sources=self.sources,
+            **{**self.env, **env},
+        )
+        assert self.token not in result.output + result.stderr
+        return result
+
+    def edit(self, file: str, old: str, new: str) -> None:
+        path = self.sources / file
+        path.write_text(path.read_text().replace(old, new))
 
 
 def new(name: str, source_type: str, connection: dict[str, Any], **over: Any) -> NewRecord:

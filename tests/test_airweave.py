@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
-from conftest import CANARY, reconcile
+from conftest import CANARY
 from fake_airweave import Airweave
-from provider_harness import Clock, new, open_provider, run
+from provider_harness import Cli, Clock, new, open_provider, run
 
 from reconciler.backends.base import Writes
 from reconciler.backends.providers.airweave import AirweaveRegistry
@@ -39,30 +38,14 @@ def api() -> Iterator[Airweave]:
 
 
 @pytest.fixture
-def cli(api: Airweave, tmp_path: Path) -> Any:
-    sources = tmp_path / "sources.d"
-    sources.mkdir()
-    (sources / "docs.yaml").write_text(GITHUB)
-
-    def run_(*args: str, **env: str) -> Result:
-        state = f"sqlite:///{tmp_path / 'state.db'}"
-        return reconcile(
-            *args,
-            "--state",
-            state,
-            registry="airweave+" + api.url,
-            sources=sources,
-            AIRWEAVE_API_KEY=TOKEN,
-            **env,
-        )
-
-    run_.sources = sources  # type: ignore[attr-defined]
+def cli(api: Airweave, tmp_path: Path) -> Cli:
+    run_ = Cli("airweave+" + api.url, tmp_path, "AIRWEAVE_API_KEY", TOKEN)
+    (run_.sources / "docs.yaml").write_text(GITHUB)
     return run_
 
 
-def edit(cli: Any, old: str, new: str) -> None:
-    path = cli.sources / "docs.yaml"
-    path.write_text(path.read_text().replace(old, new))
+def edit(cli: Cli, old: str, new: str) -> None:
+    cli.edit("docs.yaml", old, new)
 
 
 def test_the_create_request_maps_every_field(api: Airweave, cli: Any) -> None:

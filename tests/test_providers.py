@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from conftest import CANARY, reconcile
+from click.testing import CliRunner
+from conftest import CANARY
 from provider_cases import CASES, TOKEN, Case
+from provider_harness import Cli
 
 from reconciler.cli import cli
 
@@ -33,27 +34,18 @@ def server(case: Case) -> Iterator[Any]:
 
 
 @pytest.fixture
-def sources(case: Case, tmp_path: Path) -> Path:
-    root = tmp_path / "sources.d"
+def run(case: Case, server: Any, tmp_path: Path) -> Cli:
+    cli_ = Cli(case.url(server), tmp_path, case.token_env, TOKEN)
+    cli_.env.update(case.env)
     for relative, text in case.manifests.items():
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_text(text)
-    return root
+        (cli_.sources / relative).parent.mkdir(parents=True, exist_ok=True)
+        (cli_.sources / relative).write_text(text)
+    return cli_
 
 
 @pytest.fixture
-def run(case: Case, server: Any, sources: Path, tmp_path: Path) -> Any:
-    state = f"sqlite:///{tmp_path / 'state.db'}"
-
-    def run_(*args: str, **env: str) -> Result:
-        env = {case.token_env: TOKEN, "RECONCILER_OPERATION_TIMEOUT": "30", **case.env, **env}
-        result = reconcile(
-            *args, "--state", state, registry=case.url(server), sources=sources, **env
-        )
-        assert TOKEN not in result.output + result.stderr
-        return result
-
-    return run_
+def sources(run: Cli) -> Path:
+    return run.sources
 
 
 def test_create_then_the_plan_is_empty(case: Case, server: Any, run: Any, tmp_path: Path) -> None:

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
-from conftest import CANARY, reconcile
+from conftest import CANARY
 from fake_splendor import Splendor
-from provider_harness import Clock, new, open_provider, run
+from provider_harness import Cli, Clock, new, open_provider, run
 
 from reconciler.backends import open_registry
 from reconciler.backends.base import Writes
@@ -38,29 +37,14 @@ def api() -> Iterator[Splendor]:
 
 
 @pytest.fixture
-def cli(api: Splendor, tmp_path: Path) -> Any:
-    sources = tmp_path / "sources.d"
-    sources.mkdir()
-    (sources / "payments.yaml").write_text(STRIPE)
-
-    def run_(*args: str, **env: str) -> Result:
-        return reconcile(
-            *args,
-            "--state",
-            f"sqlite:///{tmp_path / 'state.db'}",
-            registry=f"splendor+{api.url}?tenant=acme",
-            sources=sources,
-            SPLENDOR_TOKEN=TOKEN,
-            **env,
-        )
-
-    run_.sources = sources  # type: ignore[attr-defined]
+def cli(api: Splendor, tmp_path: Path) -> Cli:
+    run_ = Cli(f"splendor+{api.url}?tenant=acme", tmp_path, "SPLENDOR_TOKEN", TOKEN)
+    (run_.sources / "payments.yaml").write_text(STRIPE)
     return run_
 
 
-def edit(cli: Any, old: str, new: str) -> None:
-    path = cli.sources / "payments.yaml"
-    path.write_text(path.read_text().replace(old, new))
+def edit(cli: Cli, old: str, new: str) -> None:
+    cli.edit("payments.yaml", old, new)
 
 
 def test_create_provisions_the_source_and_waits_until_ready(api: Splendor, cli: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import RegistryError, StaleRecordError
+from ..errors import RegistryError
 from .transport import Credential, RetryPolicy, Transport
 
 __all__ = ["BASE_PATH", "RetryPolicy", "SourceUnreachable", "SourcesApi"]
@@ -85,16 +85,8 @@ class SourcesApi:
 
     def delete(self, record_id: str, name: str) -> None:
         """DELETE /v1/sources/{id}; a record already gone means someone else deleted it."""
-        what = f"deleting source '{name}'"
-        response, attempts = self._send(
-            "DELETE", f"{BASE_PATH}/{record_id}", what=what, absent=(404,)
-        )
-        # After a retry, a 404 may be our own first attempt having landed: that is success.
-        if response.status_code == 404 and attempts == 1:
-            raise StaleRecordError(
-                f"{what}: record {record_id} is no longer in the registry (HTTP 404): it "
-                "changed since it was read. Run again to see the new plan."
-            )
+        path = f"{BASE_PATH}/{record_id}"
+        self.transport.delete(path, what=f"deleting source '{name}'", record_id=record_id)
 
     def schema(self, record_id: str, name: str) -> dict[str, Any]:
         """GET /v1/sources/{id}/schema: `{source_id, source_name, columns, inspected_at}`.

@@ -74,6 +74,22 @@ class StateStore:
             r[0]: RemoteRecordState(r[1], store._unjson(r[2]), store._unjson(r[3])) for r in rows
         }
 
+    def get(self, record_id: str) -> RemoteRecordState | None:
+        """What this store knows of one record; None when nobody applied it here. (A write
+        checks one record: reading them all for each would make an apply quadratic.)"""
+        if not self.store._initialised():
+            return None
+        store = self.store
+        rows = store._read(
+            "SELECT owner, last_applied, fingerprints FROM remote_records "
+            "WHERE registry = ? AND record_id = ?",
+            (self.registry, record_id),
+        )
+        if not rows:
+            return None
+        owner, last_applied, fingerprints = rows[0]
+        return RemoteRecordState(owner, store._unjson(last_applied), store._unjson(fingerprints))
+
     def known(self, owner: str) -> dict[str, str]:
         """Casefolded names `owner` applied and did not delete, with their record ids."""
         if not self.store._initialised():

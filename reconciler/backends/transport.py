@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..errors import RegistryError
+from ..errors import RegistryError, StaleRecordError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -147,6 +147,20 @@ class Transport:
                 )
             jitter = random.uniform(0, 0.1 * wait) if wait else 0.0
             self.retry.sleep(wait + jitter if wait is not None else self._backoff(attempt))
+
+    def delete(self, path: str, *, what: str, record_id: str) -> httpx.Response | None:
+        """DELETE `path`. A 404 means someone else deleted the object since it was read
+        (StaleRecordError), unless it answers a retry: then our own first attempt landed, and
+        the answer is None."""
+        response, attempts = self.send("DELETE", path, what=what, absent=(404,))
+        if response.status_code != 404:
+            return response
+        if attempts == 1:
+            raise StaleRecordError(
+                f"{what}: record {record_id} is no longer in the registry (HTTP 404): it "
+                "changed since it was read. Run again to see the new plan."
+            )
+        return None
 
     def json(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
         """`send`, then the body as JSON; a body that is not JSON is one clear line."""

@@ -22,7 +22,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ...errors import RegistryError, StaleRecordError
+from ...errors import RegistryError
 from ...models import Record
 from ..base import ConnectOptions, NewRecord
 from .base import Observed, Provider
@@ -145,16 +145,9 @@ class AirbyteAgentsRegistry(Provider):
     def delete(self, record_id: str, name: str) -> None:
         """DELETE answers 202 with a job id; done when the id has left the list."""
         what = f"deleting connector '{name}'"
-        response, attempts = self.api.send(
-            "DELETE", f"{PATH}/{record_id}", what=what, absent=(404,)
-        )
-        if response.status_code == 404:
-            if attempts == 1:
-                raise StaleRecordError(
-                    f"{what}: {record_id} is no longer in the registry (HTTP 404): it changed "
-                    "since it was read. Run again to see the new plan."
-                )
-            return  # our first attempt landed
+        response = self.api.delete(f"{PATH}/{record_id}", what=what, record_id=record_id)
+        if response is None:
+            return  # a retry found our first attempt had landed
         answer = self.api.body(response, what) if response.content else {}
         job = answer.get("job_id") if isinstance(answer, dict) else None
         label = f"deletion job {job}" if job else "deletion"

@@ -22,7 +22,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from ...errors import RegistryError, StaleRecordError
+from ...errors import RegistryError
 from ...models import Change, Record
 from ..base import ConnectOptions, NewRecord
 from ..transport import pages
@@ -150,14 +150,7 @@ class AirweaveRegistry(Provider):
 
     def delete(self, record_id: str, name: str) -> None:
         what = f"deleting source connection '{name}'"
-        response, attempts = self.api.send(
-            "DELETE", f"{PATH}/{record_id}", what=what, absent=(404,)
-        )
-        if response.status_code == 404 and attempts == 1:  # after a retry: our own delete
-            raise StaleRecordError(
-                f"{what}: {record_id} is no longer in the registry (HTTP 404): it changed "
-                "since it was read. Run again to see the new plan."
-            )
+        self.api.delete(f"{PATH}/{record_id}", what=what, record_id=record_id)
 
     def settle(self, record_id: str, name: str, doing: str) -> None:
         """No polling: direct credentials are checked at once, and the answer says how."""

@@ -206,14 +206,14 @@ class Provider(RemoteRegistry):
         what = f"{doing} {self.noun} '{name}'"
         if observed is None:
             raise StaleRecordError(
-                f"{what}: {record_id} is no longer in the registry: it changed since it was "
-                "read. Run again to see the new plan."
+                f"{what}: record {record_id} is no longer in the registry: it changed since it "
+                "was read. Run again to see the new plan."
             )
-        record = self.record(observed, self._state.records().get(record_id))
+        record = self.record(observed, self._state.get(record_id))
         if record.version != expected:
             raise StaleRecordError(
-                f"{what}: {record_id} changed in the registry since it was read. Run again "
-                "to see the new plan."
+                f"{what}: record {record_id} changed in the registry since it was read. Run "
+                "again to see the new plan."
             )
         return record
 
@@ -233,7 +233,7 @@ class Provider(RemoteRegistry):
         """An owned record: write what changed. An unowned one (`reconcile import`): adopt
         it, which changes only the state, and only if the API already holds the values."""
         new = update.record
-        state = self._state.records().get(new.id)
+        state = self._state.get(new.id)
         live = self._fresh(new.id, update.expected_version, new.name, "updating")
         if state is None or state.owner != new.managed_by:
             if self.api_changed(new, live):

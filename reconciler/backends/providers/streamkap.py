@@ -19,7 +19,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ...errors import RegistryError, StaleRecordError
+from ...errors import RegistryError
 from ...models import Record
 from ..base import ConnectOptions, NewRecord
 from ..transport import pages
@@ -119,15 +119,9 @@ class StreamkapRegistry(Provider):
         )
 
     def delete(self, record_id: str, name: str) -> None:
-        what = f"deleting source '{name}'"
-        response, attempts = self.api.send(
-            "DELETE", f"/sources/{record_id}", what=what, absent=(404,)
+        self.api.delete(
+            f"/sources/{record_id}", what=f"deleting source '{name}'", record_id=record_id
         )
-        if response.status_code == 404 and attempts == 1:  # after a retry: our own delete
-            raise StaleRecordError(
-                f"{what}: {record_id} is no longer in the registry (HTTP 404): it changed "
-                "since it was read. Run again to see the new plan."
-            )
 
     def settle(self, record_id: str, name: str, doing: str) -> None:
         """Poll until `connector_status` is the `desired_state`; Broken is a failure."""
