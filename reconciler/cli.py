@@ -78,19 +78,20 @@ SOURCES = _opt(
 )
 REGISTRY_URL = _opt(
     "--registry",
-    help="Registry URL: sqlite:///PATH, postgresql://... or http(s)://... (the Sources API, "
-    f"token in RECONCILER_TOKEN).  [env: RECONCILER_REGISTRY; default: {DEFAULT_REGISTRY}]",
+    help="Registry URL: sqlite:///PATH, postgresql://..., http(s)://... (the Sources API, "
+    "token in RECONCILER_TOKEN) or PROVIDER+https://... (streamkap, airweave, airbyte-agents, "
+    f"splendor; see README).  [env: RECONCILER_REGISTRY; default: {DEFAULT_REGISTRY}]",
 )
 STATE = _opt(
     "--state",
-    help="With an http(s) registry: where ownership and last-applied state are kept, "
-    "sqlite:///PATH or postgresql://... (share it between CI and cron).  "
+    help="With an http(s) or provider registry: where ownership and last-applied state are "
+    "kept, sqlite:///PATH or postgresql://... (share it between CI and cron).  "
     f"[env: RECONCILER_STATE; default: {DEFAULT_STATE}]",
 )
 HTTP_TIMEOUT = _opt(
     "--http-timeout",
     type=click.FloatRange(min=0, min_open=True),
-    help="With an http(s) registry: seconds to wait for each answer.  [default: 10]",
+    help="With an http(s) or provider registry: seconds to wait for each answer.  [default: 10]",
 )
 
 
