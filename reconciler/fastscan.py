@@ -44,20 +44,41 @@ def scan_all(paths: list[str]) -> Iterator[Found]:
     """scan() of every path, in order, batch by batch; half of them in a helper process
     when there are many and a second core is free for it."""
     half = len(paths) // 2
-    helper = _Helper.start(paths[half:]) if _parallel(len(paths)) else None
+    share = len(paths) >= SHARE_FROM
+    helper = _Helper.start(paths[half:], share) if _parallel(len(paths)) else None
     try:
-        yield from _batches(paths[:half] if helper else paths)
+        yield from _batches(paths[:half] if helper else paths, share)
         if helper is not None:
             found = helper.results()
-            yield from found if found is not None else _batches(paths[half:])
+            yield from found if found is not None else _batches(paths[half:], share)
     finally:
         if helper is not None:
             helper.close()
 
 
-def _batches(paths: list[str]) -> Iterator[Found]:
+def _batches(paths: list[str], share: bool = False) -> Iterator[Found]:
     for start in range(0, len(paths), BATCH):
-        yield from scan(paths[start : start + BATCH])
+        found = scan(paths[start : start + BATCH])
+        if share:
+            for docs in found:
+                for doc in docs or ():
+                    doc.data = _shared(doc.data)
+        yield from found
+
+
+# From this many files, keys and short strings are shared between manifests (sys.intern):
+# a manifest keeps its connection's keys and its tags, one copy each instead of one per file.
+SHARE_FROM = 20_000
+
+
+def _shared(value: Any) -> Any:
+    if type(value) is dict:
+        return {sys.intern(k): _shared(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_shared(v) for v in value]
+    if type(value) is str and len(value) <= 16:
+        return sys.intern(value)
+    return value
 
 
 def _parallel(count: int) -> bool:
@@ -85,7 +106,7 @@ class _Helper:
         self.count = count
 
     @classmethod
-    def start(cls, paths: list[str]) -> _Helper | None:
+    def start(cls, paths: list[str], share: bool = False) -> _Helper | None:
         fastload.prepare()  # import the parser and build the validator once, before forking
         read, write = os.pipe()
         try:
@@ -98,7 +119,8 @@ class _Helper:
             code = 1
             try:
                 os.close(read)
-                payload = memoryview(pickle.dumps(_plain(list(_batches(paths))), protocol=5))
+                found = list(_batches(paths, share))
+                payload = memoryview(pickle.dumps(_plain(found), protocol=5))
                 while payload:
                     payload = payload[os.write(write, payload) :]
                 code = 0

@@ -189,14 +189,13 @@ def test_shared_json_values_are_equal(value: Any) -> None:
 
 
 def test_big_registries_read_the_same_records(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import reconciler.backends.sql as sql
     from reconciler.backends import open_registry
     from reconciler.execution import apply_plan
 
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    registry = open_registry(url, writable=True)
+    registry = open_registry(registry_url, writable=True)
     registry.init()
     manifests = [
         Manifest(name=f"s{i}", source_type="csv", connection={"file_path": f"/{i}"}, tags=("t",))
@@ -206,7 +205,9 @@ def test_big_registries_read_the_same_records(
     plain = registry.list_records()
     monkeypatch.setattr(sql, "_SHARE_FROM", 1)
     shared = registry.list_records()
+    with registry.locked():  # inside the write transaction too
+        assert registry.list_records() == plain
     registry.close()
     assert shared == plain and not sql._share
-    assert shared[0].last_applied is not None and plain[0].last_applied is not None
-    assert next(iter(shared[0].last_applied)) is next(iter(shared[1].last_applied))
+    assert shared[1].last_applied is not None and shared[2].last_applied is not None
+    assert next(iter(shared[1].last_applied)) is next(iter(shared[2].last_applied))

@@ -336,13 +336,20 @@ def write_mixed(root: Path, count: int, *, invalid: bool) -> None:
         (root / f"{name}.yaml").write_text(text, encoding="utf-8")
 
 
+@pytest.mark.parametrize("share", [False, True])
 @pytest.mark.parametrize("helper_fails", [False, True])
 @pytest.mark.parametrize("invalid", [False, True])
 def test_the_helper_process_changes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper_fails: bool, invalid: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    helper_fails: bool,
+    invalid: bool,
+    share: bool,
 ) -> None:
     from reconciler import fastscan
 
+    if share:  # keys and short strings shared between manifests, as for big directories
+        monkeypatch.setattr(fastscan, "SHARE_FROM", 2)
     root = tmp_path / "sources.d"
     write_mixed(root, 40, invalid=invalid)
     expected = load(root, fast=False)
@@ -350,8 +357,8 @@ def test_the_helper_process_changes_nothing(
     started: list[int] = []
     real_start = fastscan._Helper.start
 
-    def start(paths: list[str]) -> Any:
-        helper = real_start(paths)
+    def start(paths: list[str], share: bool = False) -> Any:
+        helper = real_start(paths, share)
         assert helper is not None and helper.pid is not None
         started.append(helper.pid)
         return helper

@@ -25,6 +25,7 @@ from .sql import SqlRegistry
 LOCK_KEY = 0x7265636F6E63  # "reconc": the one advisory lock every writer takes
 _CONNECT_TIMEOUT_S = 10
 _POLL_S = 0.1
+_FETCH = 2000  # rows per fetch when reading many
 
 
 class PostgresRegistry(SqlRegistry):
@@ -110,6 +111,26 @@ class PostgresRegistry(SqlRegistry):
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute(sql, params)
                 return cur.fetchall()
+        except psycopg.Error as exc:
+            raise RegistryError(
+                f"cannot read registry {self.display_url}: {self._scrub(exc)}"
+            ) from None
+
+    def _read_rows(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        """Rows streamed from the server a batch at a time (a server-side cursor), so a big
+        registry is never in memory three times: raw rows, decoded rows and records."""
+        if self._cur is not None:  # inside the write transaction
+            with self._cur.connection.cursor(name="reconciler_rows") as cur:
+                cur.execute(self._sql(sql))
+                while batch := cur.fetchmany(_FETCH):
+                    yield from batch
+            return
+        conn = self._connection()
+        try:
+            with conn.transaction(), conn.cursor(name="reconciler_rows") as cur:
+                cur.execute(self._sql(sql))
+                while batch := cur.fetchmany(_FETCH):
+                    yield from batch
         except psycopg.Error as exc:
             raise RegistryError(
                 f"cannot read registry {self.display_url}: {self._scrub(exc)}"

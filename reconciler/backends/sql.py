@@ -244,19 +244,23 @@ class SqlRegistry(SnapshotsMixin, ABC):
     def list_records(self) -> list[Record]:
         if not self._initialised():
             return []
-        rows = self._read(f"SELECT {SOURCE_COLUMNS} FROM sources")
-        if len(rows) < _SHARE_FROM:
-            return [self._record(row) for row in rows]
         global _share
-        _share = True  # a big registry: one copy of each key and short value, not one per row
+        records: list[Record] = []
         try:
-            records = []
-            for index, row in enumerate(rows):
+            for row in self._read_rows(f"SELECT {SOURCE_COLUMNS} FROM sources"):
                 records.append(self._record(row))
-                rows[index] = ()  # each row goes as its record comes: no two copies of all
+                # A big registry: one copy of each key and short value, not one per record.
+                _share = len(records) >= _SHARE_FROM
             return records
         finally:
             _share = False
+
+    def _read_rows(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        """A read's rows one by one, each let go once used (a dialect may fetch in batches)."""
+        rows = self._read(sql)
+        for index, row in enumerate(rows):
+            rows[index] = ()
+            yield row
 
     def apply(self, writes: Writes, run: RunEntry) -> None:
         now = _now()
@@ -450,8 +454,8 @@ def _loads(text: str | bytes) -> Any:
     return json.loads(text)
 
 
-# From this many records, JSON keys and short strings are shared between records (sys.intern):
-# 100,000 records then take 200 MB less (a fifth), for 5 % more time to read them.
+# From this many records on, JSON keys and short strings are shared between records
+# (sys.intern): 100,000 records then take 200 MB less (a fifth), for 5 % more time.
 _SHARE_FROM = 20_000
 _share = False
 
