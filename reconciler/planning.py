@@ -6,6 +6,7 @@ sorted set, numeric strings as numbers) so that a registry in sync gives an exac
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -371,7 +372,12 @@ def _flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterable[FieldChange]:
         if isinstance(value, Mapping):
             yield from _flatten(value, f"{path}.")
         elif value not in (None, [], "") and _QUIET_DEFAULTS.get(path, ...) != value:
-            yield FieldChange(path=path, old=None, new=value)
+            # A create lists every field: for 100,000 sources a million of these, so they
+            # share their path strings and their (never changed) set of fields given.
+            yield FieldChange.model_construct(_CREATED, path=sys.intern(path), old=None, new=value)
+
+
+_CREATED = {"path", "old", "new"}
 
 
 def _field(record: Record, path: tuple[str, ...]) -> Any:

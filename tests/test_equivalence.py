@@ -211,3 +211,20 @@ def test_big_registries_read_the_same_records(
     assert shared == plain and not sql._share
     assert shared[1].last_applied is not None and shared[2].last_applied is not None
     assert next(iter(shared[1].last_applied)) is next(iter(shared[2].last_applied))
+
+
+def test_created_fields_are_the_validated_ones() -> None:
+    from reconciler.models import FieldChange
+
+    m = Manifest(name="a", source_type="csv", connection={"file_path": "/x"}, tags=("t",))
+    (change,) = planning.plan([m], [], owner="o").changes
+    validated = tuple(FieldChange(path=f.path, old=f.old, new=f.new) for f in change.fields)
+    assert change.fields == validated and [f.path for f in change.fields][:2] == [
+        "name",
+        "source_type",
+    ]
+    for built, checked in zip(change.fields, validated, strict=True):
+        assert built.model_fields_set == checked.model_fields_set
+        assert built.model_dump_json() == checked.model_dump_json()
+    copied = change.fields[0].model_copy(update={"new": "b"})
+    assert copied.new == "b" and change.fields[1].model_fields_set == {"path", "old", "new"}
