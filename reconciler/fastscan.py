@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import fastload
+from .interning import shared
 from .yamldocs import Document
 
 BATCH = 1000
@@ -62,23 +63,13 @@ def _batches(paths: list[str], share: bool = False) -> Iterator[Found]:
         if share:
             for docs in found:
                 for doc in docs or ():
-                    doc.data = _shared(doc.data)
+                    doc.data = shared(doc.data)
         yield from found
 
 
 # From this many files, keys and short strings are shared between manifests (sys.intern):
 # a manifest keeps its connection's keys and its tags, one copy each instead of one per file.
 SHARE_FROM = 20_000
-
-
-def _shared(value: Any) -> Any:
-    if type(value) is dict:
-        return {sys.intern(k): _shared(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_shared(v) for v in value]
-    if type(value) is str and len(value) <= 16:
-        return sys.intern(value)
-    return value
 
 
 def _parallel(count: int) -> bool:

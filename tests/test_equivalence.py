@@ -182,10 +182,10 @@ def test_manifest_files_are_the_ones_rglob_selected(tmp_path: Path) -> None:
 @settings(max_examples=300, deadline=None)
 @given(json_values)
 def test_shared_json_values_are_equal(value: Any) -> None:
-    from reconciler.backends.sql import _shared
+    from reconciler.interning import shared
 
-    assert _shared(value) == value
-    assert json.dumps(_shared(value)) == json.dumps(value)
+    assert shared(value) == value
+    assert json.dumps(shared(value)) == json.dumps(value)
 
 
 def test_big_registries_read_the_same_records(
