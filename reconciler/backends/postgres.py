@@ -82,10 +82,10 @@ class PostgresRegistry(SqlRegistry):
                 return
             waited = time.monotonic() - started
             if waited >= timeout:
-                raise LockTimeout(self._busy_message(cur, waited))
+                raise LockTimeout(self._busy_message(cur, timeout))
             time.sleep(min(_POLL_S, max(timeout - waited, 0.0)))
 
-    def _busy_message(self, cur: Any, waited: float) -> str:
+    def _busy_message(self, cur: Any, timeout: float) -> str:
         cur.execute(
             "SELECT a.application_name, a.pid, a.xact_start FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -101,7 +101,7 @@ class PostgresRegistry(SqlRegistry):
         else:
             who = "another process"
         return (
-            f"registry {self.display_url} is locked by {who}; gave up after {waited:.0f} s "
+            f"registry {self.display_url} is locked by {who}; gave up after {timeout:g} s "
             "(--lock-timeout). Nothing was written."
         )
 

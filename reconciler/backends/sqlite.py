@@ -54,13 +54,12 @@ class SqliteRegistry(SqlRegistry):
         conn = self._connection()
         if conn is None or not self.writable:
             raise RegistryError(f"registry {self.display_url} was opened read-only")
-        started = time.monotonic()
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         try:
             conn.execute("BEGIN IMMEDIATE")  # takes the write lock now, not at the first write
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                raise LockTimeout(self._busy_message(time.monotonic() - started)) from None
+                raise LockTimeout(self._busy_message(timeout)) from None
             raise RegistryError(f"cannot lock registry {self.display_url}: {exc}") from None
         self._write_holder()
         cur = conn.cursor()
@@ -87,14 +86,14 @@ class SqliteRegistry(SqlRegistry):
             tmp.write_text(json.dumps(note), encoding="utf-8")
             tmp.replace(self._holder_file)
 
-    def _busy_message(self, waited: float) -> str:
+    def _busy_message(self, timeout: float) -> str:
         try:
             note = json.loads(self._holder_file.read_text(encoding="utf-8"))
             who = f"{note['holder']} since {note['since']}"
         except (OSError, ValueError, KeyError):
             who = "another process"
         return (
-            f"registry {self.display_url} is locked by {who}; gave up after {waited:.0f} s "
+            f"registry {self.display_url} is locked by {who}; gave up after {timeout:g} s "
             "(--lock-timeout). Nothing was written."
         )
 
