@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from sources_api import SourcesApi
 
 from reconciler.backends.base import ConnectOptions
-from reconciler.backends.http import HttpRegistry
+from reconciler.backends.providers.sources_api import HttpRegistry
 
 TOKEN = "bench-token"
 

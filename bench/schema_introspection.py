@@ -23,9 +23,9 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from reconciler.introspection import IntrospectionStats
 from reconciler.models import Manifest
-from reconciler.schemacheck import SchemaOptions, observe
+from reconciler.tableschema.check import SchemaOptions, observe
+from reconciler.tableschema.introspection import IntrospectionStats
 
 
 @contextmanager

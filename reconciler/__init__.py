@@ -16,18 +16,18 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .backends import open_registry
-    from .execution import apply_plan
-    from .manifests import load_manifests
-    from .planning import plan
+    from reconciler.backends import open_registry
+    from reconciler.manifests.loading import load_manifests
+    from reconciler.planning.plan import plan
+    from reconciler.workflow.writes import apply_plan
 
 __all__ = ["apply_plan", "load_manifests", "open_registry", "plan"]
 # Imported on first use, so that `reconcile --help` does not load pydantic and the parsers.
 _LAZY = {
-    "apply_plan": ".execution",
-    "load_manifests": ".manifests",
+    "apply_plan": ".workflow.writes",
+    "load_manifests": ".manifests.loading",
     "open_registry": ".backends",
-    "plan": ".planning",
+    "plan": ".planning.plan",
 }
 
 

@@ -1,3 +1,3 @@
-from .cli import main
+from reconciler.cli import main
 
 main()

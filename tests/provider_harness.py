@@ -16,8 +16,8 @@ from conftest import reconcile
 
 from reconciler.backends.base import ConnectOptions, NewRecord, RunEntry
 from reconciler.backends.providers.base import Provider
-from reconciler.backends.providers.waiting import Waiter
-from reconciler.backends.transport import RetryPolicy
+from reconciler.backends.remote.polling import Waiter
+from reconciler.backends.remote.transport import RetryPolicy
 
 
 class Clock:

@@ -7,15 +7,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 from reconciler.errors import Problem
-from reconciler.models import (
-    ApplyResult,
-    Blocked,
-    Change,
-    FieldChange,
-    Orphan,
-    Plan,
-    Unmanaged,
-)
+from reconciler.models import ApplyResult, Blocked, Change, FieldChange, Orphan, Plan, Unmanaged
 from reconciler.reporters import Report
 
 # Shown nowhere: the redactor scrubs it from every output (tests register it first).
@@ -281,7 +273,7 @@ def real_schema() -> Any:
     """The schema section built from the schema checker's own models (skips without it)."""
     import pytest
 
-    check = pytest.importorskip("reconciler.schemacheck")
+    check = pytest.importorskip("reconciler.tableschema.check")
     sources = []
     for entry in SCHEMA_SOURCES:
         findings = tuple(

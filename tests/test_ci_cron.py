@@ -329,7 +329,7 @@ def test_metrics_count_unaccepted_breaking_changes_and_unreachable_sources(
 ) -> None:
     from reports import apply_report, duck_schema, with_schema
 
-    from reconciler.metrics import write_metrics
+    from reconciler.reporters.prometheus import write_metrics
 
     prom = tmp_path / "m.prom"
     report = with_schema(apply_report(), duck_schema())

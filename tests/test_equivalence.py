@@ -19,11 +19,11 @@ from deepdiff import DeepDiff
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import planning
-from reconciler.backends.sql import _loads
-from reconciler.manifests import SUFFIXES, find_manifest_files
+from reconciler.backends.sql.shared import _loads
+from reconciler.manifests.loading import SUFFIXES, find_manifest_files
 from reconciler.models import Manifest
-from reconciler.planning import SecretFingerprints, canonical, desired_document, diff_fields
+from reconciler.planning import plan as planning
+from reconciler.planning.plan import SecretFingerprints, canonical, desired_document, diff_fields
 
 leaves = st.one_of(
     st.none(),
@@ -191,9 +191,9 @@ def test_shared_json_values_are_equal(value: Any) -> None:
 def test_big_registries_read_the_same_records(
     registry_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import reconciler.backends.sql as sql
+    import reconciler.backends.sql.shared as sql
     from reconciler.backends import open_registry
-    from reconciler.execution import apply_plan
+    from reconciler.workflow.writes import apply_plan
 
     registry = open_registry(registry_url, writable=True)
     registry.init()

@@ -21,11 +21,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import fastload
 from reconciler.errors import InvalidManifests
-from reconciler.manifests import load_manifests
-from reconciler.schema_files import manifest_validator
-from reconciler.yamldocs import parse_documents
+from reconciler.manifests import fast_path as fastload
+from reconciler.manifests.json_schemas import manifest_validator
+from reconciler.manifests.loading import load_manifests
+from reconciler.manifests.yaml_lines import parse_documents
 
 CASES = Path(__file__).parent / "cases"
 
@@ -346,7 +346,7 @@ def test_the_helper_process_changes_nothing(
     invalid: bool,
     share: bool,
 ) -> None:
-    from reconciler import fastscan
+    from reconciler.manifests import batches as fastscan
 
     if share:  # keys and short strings shared between manifests, as for big directories
         monkeypatch.setattr(fastscan, "SHARE_FROM", 2)

@@ -23,10 +23,10 @@ from reconciler.backends.base import (
     RunEntry,
     Writes,
 )
-from reconciler.backends.http import HttpRegistry, LiveSchema
-from reconciler.backends.sources_api import RetryPolicy
+from reconciler.backends.providers.sources_api import HttpRegistry, LiveSchema
+from reconciler.backends.providers.sources_api_client import RetryPolicy
 from reconciler.errors import RegistryError, StaleRecordError
-from reconciler.introspection import Unreachable
+from reconciler.tableschema.introspection import Unreachable
 
 TOKEN = "tok-Secret-91f2a7"
 

@@ -263,7 +263,7 @@ def test_readme_alert_rules_use_metrics_the_reconciler_writes(tmp_path: Path) ->
     from prometheus_client.parser import text_string_to_metric_families
     from reports import apply_report, duck_schema, with_schema
 
-    from reconciler.metrics import write_metrics
+    from reconciler.reporters.prometheus import write_metrics
 
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```yaml\n(\s*groups:.*?)```", readme, re.S)

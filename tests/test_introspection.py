@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from reconciler.introspection import (
+from reconciler.tableschema.classification import compare
+from reconciler.tableschema.introspection import (
     IntrospectionStats,
     ObservedColumn,
     ObservedTable,
@@ -22,7 +23,6 @@ from reconciler.introspection import (
     introspect_csv,
     introspect_postgres,
 )
-from reconciler.schemachanges import compare
 
 SECRET = "hunter2-Xq9-not-for-logs"
 

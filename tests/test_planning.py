@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.models import FieldChange, Manifest, Record
-from reconciler.planning import SecretFingerprints, canonical, desired_document, plan
+from reconciler.planning.plan import SecretFingerprints, canonical, desired_document, plan
 
 OWNER = "reconciler"
 

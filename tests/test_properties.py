@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.backends import open_registry
-from reconciler.execution import apply_plan
 from reconciler.models import Manifest
-from reconciler.planning import PruneGuard, desired_document, plan
-from reconciler.secrets import resolve_all
+from reconciler.planning.plan import PruneGuard, desired_document, plan
+from reconciler.secret_refs import resolve_all
+from reconciler.workflow.writes import apply_plan
 
 OWNER = "reconciler"
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=20)

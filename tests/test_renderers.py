@@ -27,10 +27,10 @@ from reports import (
 
 from reconciler.models import Change, FieldChange, Plan
 from reconciler.reporters import FORMATS, Report, render
-from reconciler.reporters.findings import schema_findings
+from reconciler.reporters.ci_findings import schema_findings
+from reconciler.reporters.comment_limit import GITHUB_COMMENT_LIMIT, fit_comment
 from reconciler.reporters.github import annotation
-from reconciler.reporters.limits import GITHUB_COMMENT_LIMIT, fit_comment
-from reconciler.secrets import REDACTOR
+from reconciler.secret_refs import REDACTOR
 
 GOLDEN = Path(__file__).parent / "golden"
 SUFFIX = {"text": "txt", "json": "json", "markdown": "md", "junit": "xml", "github": "log"}

@@ -15,9 +15,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.introspection import ObservedColumn, ObservedTable, TableMissing, Unreachable
 from reconciler.models import Column
-from reconciler.schemachanges import (
+from reconciler.tableschema.classification import (
     TYPE_TRANSITIONS,
     SchemaChange,
     classify_type,
@@ -25,6 +24,12 @@ from reconciler.schemachanges import (
     compare_with_contract,
     has_breaking,
     normalise_type,
+)
+from reconciler.tableschema.introspection import (
+    ObservedColumn,
+    ObservedTable,
+    TableMissing,
+    Unreachable,
 )
 
 CASES: list[dict[str, Any]] = yaml.safe_load(

@@ -19,7 +19,7 @@ from referencing import Registry, Resource
 
 from reconciler.cli import cli
 from reconciler.errors import InvalidManifests
-from reconciler.manifests import describe, load_manifests
+from reconciler.manifests.loading import describe, load_manifests
 
 CASES = Path(__file__).parent / "cases"
 SCHEMAS = Path(__file__).parents[1] / "schemas"

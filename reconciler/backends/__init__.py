@@ -5,8 +5,8 @@ from __future__ import annotations
 from importlib import import_module
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import RegistryError
-from .base import ConnectOptions, Registry
+from reconciler.backends.base import ConnectOptions, Registry
+from reconciler.errors import RegistryError
 
 DEFAULT_REGISTRY = "sqlite:///.reconciler/registry.db"
 DEFAULT_STATE = ConnectOptions().state
@@ -14,11 +14,11 @@ DEFAULT_STATE = ConnectOptions().state
 # scheme -> "module:factory"; adding a backend is one module and one line here. A provider's
 # key ends with "+": it serves NAME+https:// and NAME+http:// (the latter for local servers).
 BACKENDS = {
-    "sqlite": "reconciler.backends.sqlite:open_sqlite",
-    "postgresql": "reconciler.backends.postgres:open_postgres",
-    "postgres": "reconciler.backends.postgres:open_postgres",
-    "http": "reconciler.backends.http:open_http",
-    "https": "reconciler.backends.http:open_http",
+    "sqlite": "reconciler.backends.sql.sqlite:open_sqlite",
+    "postgresql": "reconciler.backends.sql.postgres:open_postgres",
+    "postgres": "reconciler.backends.sql.postgres:open_postgres",
+    "http": "reconciler.backends.providers.sources_api:open_http",
+    "https": "reconciler.backends.providers.sources_api:open_http",
     "streamkap+": "reconciler.backends.providers.streamkap:open_streamkap",
     "airweave+": "reconciler.backends.providers.airweave:open_airweave",
     "airbyte-agents+": "reconciler.backends.providers.airbyte_agents:open_airbyte_agents",

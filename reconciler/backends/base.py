@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pydantic is imported by the commands that read records, not by --help
-    from ..models import Record
+    from reconciler.models import Record
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Problem
+from reconciler.errors import Problem
 
 if TYPE_CHECKING:  # pydantic is imported by the commands that build plans, not by --help
-    from ..models import ApplyResult, Plan
-    from ..schemareport import SchemaReport
+    from reconciler.models import ApplyResult, Plan
+    from reconciler.tableschema.report import SchemaReport
 
 FORMAT_VERSION = "1.0"
 FORMATS = ("text", "json", "markdown", "junit", "github")
@@ -37,23 +37,23 @@ class Report:
 
 def render(fmt: str, report: Report, *, color: bool = False) -> str:
     if fmt == "json":
-        from .json_report import render_json
+        from reconciler.reporters.json_report import render_json
 
         return render_json(report)
     if fmt == "markdown":
-        from .limits import fit_comment
-        from .markdown import render_markdown
+        from reconciler.reporters.comment_limit import fit_comment
+        from reconciler.reporters.markdown import render_markdown
 
         return fit_comment(render_markdown(report))
     if fmt == "junit":
-        from .junit import render_junit
+        from reconciler.reporters.junit import render_junit
 
         return render_junit(report)
     if fmt == "github":
-        from .github import render_github
+        from reconciler.reporters.github import render_github
 
         return render_github(report)
-    from .text import render_text
+    from reconciler.reporters.text import render_text
 
     return render_text(report, color=color)
 

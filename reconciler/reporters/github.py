@@ -10,10 +10,10 @@ unreachable databases), and one notice with the summary. The Markdown job summar
 
 from __future__ import annotations
 
-from ..models import Change
-from . import Report, summary_line
-from .findings import conflicted, drift_summary, schema_findings, where
-from .text import render_text
+from reconciler.models import Change
+from reconciler.reporters import Report, summary_line
+from reconciler.reporters.ci_findings import conflicted, drift_summary, schema_findings, where
+from reconciler.reporters.text import render_text
 
 
 def render_github(report: Report) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..models import Change
-from . import FORMAT_VERSION, Report
-from .schema import report_dict as schema_dict
+from reconciler.models import Change
+from reconciler.reporters import FORMAT_VERSION, Report
+from reconciler.reporters.schema_section import report_dict as schema_dict
 
 
 def report_dict(report: Report) -> dict[str, Any]:

@@ -13,9 +13,9 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..models import Change, Plan
-from . import Report, summary_line
-from .findings import SchemaFinding, drift_summary, schema_findings
+from reconciler.models import Change, Plan
+from reconciler.reporters import Report, summary_line
+from reconciler.reporters.ci_findings import SchemaFinding, drift_summary, schema_findings
 
 # Characters XML 1.0 cannot carry at all, even escaped.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

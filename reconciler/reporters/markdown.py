@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..models import Change
-from . import Report, applied_counts, show, summary_line
-from .schema import render_markdown as schema_markdown
+from reconciler.models import Change
+from reconciler.reporters import Report, applied_counts, show, summary_line
+from reconciler.reporters.schema_section import render_markdown as schema_markdown
 
 _ICON = {
     "create": "➕ create",

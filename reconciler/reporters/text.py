@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import click
 
-from ..models import Change, Plan
-from . import Report, applied_counts, show, summary_line
-from .schema import render_text as schema_lines
+from reconciler.models import Change, Plan
+from reconciler.reporters import Report, applied_counts, show, summary_line
+from reconciler.reporters.schema_section import render_text as schema_lines
 
 Style = Callable[..., str]
 _STYLE: dict[str, tuple[str, str]] = {

@@ -22,11 +22,11 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ...errors import RegistryError
-from ...models import Record
-from ..base import ConnectOptions, NewRecord
-from .base import Observed, Provider
-from .review import Rules
+from reconciler.backends.base import ConnectOptions, NewRecord
+from reconciler.backends.providers.base import Observed, Provider
+from reconciler.backends.providers.plan_review import Rules
+from reconciler.errors import RegistryError
+from reconciler.models import Record
 
 TOKEN_ENV = "AIRBYTE_AGENTS_TOKEN"
 PATH = "/api/v1/integrations/connectors"

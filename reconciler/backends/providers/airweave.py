@@ -22,12 +22,12 @@ import os
 from datetime import datetime
 from typing import Any
 
-from ...errors import RegistryError
-from ...models import Change, Record
-from ..base import ConnectOptions, NewRecord
-from ..transport import pages
-from .base import Observed, Provider
-from .review import Rules
+from reconciler.backends.base import ConnectOptions, NewRecord
+from reconciler.backends.providers.base import Observed, Provider
+from reconciler.backends.providers.plan_review import Rules
+from reconciler.backends.remote.transport import pages
+from reconciler.errors import RegistryError
+from reconciler.models import Change, Record
 
 TOKEN_ENV = "AIRWEAVE_API_KEY"
 PATH = "/source-connections"

@@ -26,16 +26,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from ...errors import RegistryError, StaleRecordError
-from ...models import Change, Plan, Record
-from ...planning import canonical, diff_fields, live_document
-from ...secrets import REDACTOR
-from ..base import ConnectOptions, NewRecord, RecordDelete, RecordReplace, RecordUpdate
-from ..remote import RemoteRegistry, endpoint, is_masked, last_value
-from ..state import RemoteRecordState
-from ..transport import Credential, RetryPolicy, Transport
-from .review import RECONCILER_ONLY, Rules, matches, review
-from .waiting import Waiter, operation_timeout
+from reconciler.backends.base import (
+    ConnectOptions,
+    NewRecord,
+    RecordDelete,
+    RecordReplace,
+    RecordUpdate,
+)
+from reconciler.backends.providers.plan_review import RECONCILER_ONLY, Rules, matches, review
+from reconciler.backends.remote.polling import Waiter, operation_timeout
+from reconciler.backends.remote.shell import RemoteRegistry, endpoint, is_masked, last_value
+from reconciler.backends.remote.state_store import RemoteRecordState
+from reconciler.backends.remote.transport import Credential, RetryPolicy, Transport
+from reconciler.errors import RegistryError, StaleRecordError
+from reconciler.models import Change, Plan, Record
+from reconciler.planning.plan import canonical, diff_fields, live_document
+from reconciler.secret_refs import REDACTOR
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ...errors import RegistryError
-from ...models import Record
-from ..base import ConnectOptions, NewRecord
-from ..transport import pages
-from .base import Observed, Provider
-from .review import Rules
+from reconciler.backends.base import ConnectOptions, NewRecord
+from reconciler.backends.providers.base import Observed, Provider
+from reconciler.backends.providers.plan_review import Rules
+from reconciler.backends.remote.transport import pages
+from reconciler.errors import RegistryError
+from reconciler.models import Record
 
 TOKEN_ENV = "STREAMKAP_TOKEN"
 PAGE = 100

@@ -1,0 +1,1 @@
+"""What registries reached over an API share: transport, state store, polling."""

@@ -1,0 +1,215 @@
+"""What every registry reached over an API shares, whatever the API: the remote shell.
+
+Such a registry keeps what its API has no field for (owner, last-applied document, secret
+fingerprints) in a state store, takes the store's lock for an apply, cannot roll back, and
+so applies one call at a time, stops at the first failure and says what had been done.
+The Sources API backend (`http.py`) and every provider (`providers/`) subclass
+`RemoteRegistry` and write only their API calls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from reconciler import progress
+from reconciler.backends import redact_url
+from reconciler.backends.base import (
+    ConnectOptions,
+    NewRecord,
+    RecordDelete,
+    RecordReplace,
+    RecordUpdate,
+    RunEntry,
+    Writes,
+)
+from reconciler.backends.remote.state_store import StateStore
+from reconciler.backends.sql.shared import DEFAULT_LOCK_TIMEOUT_S
+from reconciler.errors import RegistryError
+from reconciler.secret_refs import is_reference
+
+W = TypeVar("W")
+# How services mask a secret in a response ("***"): never a value to compare.
+MASKED = re.compile(r"^\*+$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A registry URL taken apart: where requests go, and what identifies the registry.
+
+    `key` has no credentials and its query (only the parameters that select what the
+    registry is, e.g. a tenant) sorted, so state is shared by every spelling of one URL.
+    """
+
+    base: str
+    key: str
+    query: dict[str, str] = field(default_factory=dict)
+
+
+def endpoint(
+    url: str,
+    *,
+    expected: str,
+    provider: str | None = None,
+    params: Collection[str] = (),
+    required: Collection[str] = (),
+    strip_path: str = "",
+) -> Endpoint:
+    """Parse `[PROVIDER+]http(s)://HOST[:PORT][/PREFIX][?PARAMS]`; `expected` shows the form.
+
+    Unknown query parameters are errors: a mistyped `?tennant=` must not silently select
+    nothing (or everything).
+    """
+    invalid = f"invalid registry URL '{redact_url(url)}' (expected {expected})"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        query = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
+    except ValueError:
+        raise RegistryError(invalid) from None
+    scheme = parts.scheme.lower()
+    transport = scheme.removeprefix(f"{provider}+") if provider else scheme
+    if transport not in ("http", "https") or (provider and transport == scheme):
+        raise RegistryError(invalid)
+    if not parts.hostname:
+        raise RegistryError(invalid)
+    unknown = sorted(set(query) - set(params))
+    if unknown:
+        allowed = ", ".join(sorted(params)) or "none"
+        raise RegistryError(f"{invalid}: unknown parameter {unknown[0]} (allowed: {allowed})")
+    missing = [p for p in required if not query.get(p)]
+    if missing:
+        raise RegistryError(f"{invalid}: {missing[0]} is required")
+    path = parts.path.rstrip("/")
+    if strip_path:
+        path = path.removesuffix(strip_path)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 literal
+    if port:
+        host += f":{port}"
+    base = urlunsplit((transport, parts.netloc, path, "", ""))
+    key = urlunsplit((scheme, host, path, urlencode(sorted(query.items())), ""))
+    return Endpoint(base=base, key=key, query=query)
+
+
+def unmasked(connection: Mapping[str, Any], last: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A masked value ("***") is not the value and must never look like a change.
+
+    Its value is the one last applied: a secret reference stays unknown (None; planning
+    compares the reference and the stored fingerprint instead), a literal is taken from the
+    last-applied document. On a record this reconciler never applied, a masked value is
+    unknown (None).
+    """
+    out: dict[str, Any] = {}
+    for key, value in connection.items():
+        out[key] = last_value(last, key) if is_masked(value) else value
+    return out
+
+
+def is_masked(value: Any) -> bool:
+    return isinstance(value, str) and MASKED.match(value) is not None
+
+
+def last_value(last: Mapping[str, Any] | None, key: str) -> Any:
+    """What the last-applied document says of connection `key`, as a live value: a
+    reference is unknown (None), a literal is itself."""
+    previous = ((last or {}).get("connection") or {}).get(key)
+    return None if previous is None or is_reference(previous) else previous
+
+
+class RemoteRegistry:
+    """The Registry interface around an API; subclasses write `_update`, `_create`,
+    `_replace` and `_delete`, each one remote change plus its state."""
+
+    updates_in_place = False
+    # How the apply summary names what `_update` does ("adopted" where it only adopts).
+    update_word = "updated"
+
+    def __init__(self, key: str, *, writable: bool, options: ConnectOptions) -> None:
+        self.display_url = key
+        self.writable = writable
+        self._state = StateStore(options.state, key, writable=writable)
+        # What long-running remote operations reported, for the run log's message.
+        self.notes: list[str] = []
+
+    # -- state ---------------------------------------------------------------------------
+    def init(self) -> int:
+        return self._state.init()
+
+    def known(self, owner: str) -> dict[str, str]:
+        return self._state.known(owner)
+
+    def fingerprint_key(self) -> bytes | None:
+        return self._state.fingerprint_key()
+
+    def record_run(self, run: RunEntry) -> None:
+        self._state.record_run(run)
+
+    def list_runs(self, limit: int = 20) -> list[RunEntry]:
+        return self._state.list_runs(limit)
+
+    def close(self) -> None:
+        self._state.close()
+
+    @contextmanager
+    def locked(self, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
+        """The state store's lock. Unlike a SQL registry's, a failure inside still commits
+        the state: API calls already made cannot be rolled back, and forgetting them would
+        leave records that nobody owns."""
+        failure: BaseException | None = None
+        with self._state.locked(timeout):
+            try:
+                yield
+            except BaseException as exc:
+                failure = exc
+        if failure is not None:
+            raise failure
+
+    # -- applying ------------------------------------------------------------------------
+    def apply(self, writes: Writes, run: RunEntry) -> None:
+        """Updates, creates, replaces, then deletes, one call at a time; stops at the first
+        failure, whose error says what had been done."""
+        if not self.writable:
+            raise RegistryError(f"registry {self.display_url} was opened read-only")
+        steps: Sequence[tuple[str, Sequence[Any], Callable[[Any], None]]] = (
+            (self.update_word, writes.updates, self._update),
+            ("created", writes.creates, self._create),
+            ("replaced", writes.replaces, self._replace),
+            ("deleted", writes.deletes, self._delete),
+        )
+        done = {word: 0 for word, _, _ in steps}
+        with self.locked():
+            self._state.init()  # the state must be able to record a write before it is made
+            try:
+                for word, items, write in steps:
+                    for item in items:
+                        write(item)
+                        done[word] += 1
+                        progress.advance(1)
+            except RegistryError as exc:
+                if any(done.values()):
+                    so_far = ", ".join(f"{n} {word}" for word, n in done.items())
+                    raise type(exc)(f"{exc} (applied before the failure: {so_far})") from None
+                raise
+            run.finished_at = datetime.now(UTC)
+            if run.outcome == "running":
+                run.outcome = "success"
+            if self.notes:
+                run.message = "; ".join(m for m in (run.message, *self.notes) if m)
+            self._state.record_run(run)
+
+    def _update(self, update: RecordUpdate) -> None:
+        raise NotImplementedError
+
+    def _create(self, new: NewRecord) -> None:
+        raise NotImplementedError
+
+    def _replace(self, replace: RecordReplace) -> None:
+        raise NotImplementedError
+
+    def _delete(self, gone: RecordDelete) -> None:
+        raise NotImplementedError

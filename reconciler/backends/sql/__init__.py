@@ -1,0 +1,1 @@
+"""SQL registries: shared tables and migrations, SQLite, PostgreSQL, snapshots."""

@@ -1,0 +1,153 @@
+"""The embedded registry: one SQLite file, created on first write, never by a dry-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from reconciler.actor import holder
+from reconciler.backends.base import ConnectOptions
+from reconciler.backends.sql.shared import SqlRegistry
+from reconciler.errors import LockTimeout, RegistryError
+
+sqlite3.register_adapter(datetime, lambda d: d.isoformat())
+
+
+class SqliteRegistry(SqlRegistry):
+    types: ClassVar[dict[str, str]] = {"uuid": "TEXT", "json": "TEXT", "time": "TEXT"}
+
+    def __init__(self, path: Path, display_url: str, *, writable: bool) -> None:
+        self.path = path
+        self.display_url = display_url
+        self.writable = writable
+        self._conn: sqlite3.Connection | None = None
+        # Who holds the write lock: SQLite cannot say, so the holder leaves a note beside it.
+        self._holder_file = path.with_name(path.name + ".lock-holder")
+
+    def _connection(self) -> sqlite3.Connection | None:
+        if self._conn is not None:
+            return self._conn
+        try:
+            if self.writable:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, isolation_level=None)
+                _enable_wal(conn)
+            elif self.path.exists():
+                uri = self.path.resolve().as_uri() + "?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+            else:
+                return None  # a dry-run against a registry that does not exist yet: it is empty
+        except (OSError, sqlite3.Error) as exc:
+            raise RegistryError(f"cannot open registry {self.display_url}: {exc}") from None
+        self._conn = conn
+        return conn
+
+    @contextmanager
+    def _begin(self, timeout: float) -> Iterator[Any]:
+        conn = self._connection()
+        if conn is None or not self.writable:
+            raise RegistryError(f"registry {self.display_url} was opened read-only")
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # takes the write lock now, not at the first write
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LockTimeout(self._busy_message(timeout)) from None
+            raise RegistryError(f"cannot lock registry {self.display_url}: {exc}") from None
+        self._write_holder()
+        cur = conn.cursor()
+        try:
+            yield cur
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise RegistryError(
+                    f"cannot commit to registry {self.display_url}: {exc}"
+                ) from None
+        finally:
+            with suppress(OSError):
+                self._holder_file.unlink()
+
+    def _write_holder(self) -> None:
+        note = {"holder": holder(), "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        tmp = self._holder_file.with_name(self._holder_file.name + f".{os.getpid()}")
+        with suppress(OSError):
+            tmp.write_text(json.dumps(note), encoding="utf-8")
+            tmp.replace(self._holder_file)
+
+    def _busy_message(self, timeout: float) -> str:
+        try:
+            note = json.loads(self._holder_file.read_text(encoding="utf-8"))
+            who = f"{note['holder']} since {note['since']}"
+        except (OSError, ValueError, KeyError):
+            who = "another process"
+        return (
+            f"registry {self.display_url} is locked by {who}; gave up after {timeout:g} s "
+            "(--lock-timeout). Nothing was written."
+        )
+
+    def _read_outside(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        conn = self._connection()
+        if conn is None:
+            return []
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise RegistryError(f"cannot read registry {self.display_url}: {exc}") from None
+
+    def _initialised(self) -> bool:
+        return bool(
+            self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sources'")
+        )
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def _json(self, value: Any) -> Any:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+    def _is_unique_violation(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+# Two runs opening a new registry at once race to switch it to WAL; the loser gets "database
+# is locked" at once (SQLite does not wait there), so it tries again for a while.
+_WAL_RETRY_S = 10.0
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    deadline = time.monotonic() + _WAL_RETRY_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def open_sqlite(url: str, *, writable: bool, options: ConnectOptions) -> SqliteRegistry:
+    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` (no options apply)."""
+    if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
+        raise RegistryError(
+            f"invalid SQLite registry URL '{url}' (expected sqlite:///PATH, e.g. "
+            "sqlite:///.reconciler/registry.db)"
+        )
+    return SqliteRegistry(Path(url[len("sqlite:///") :]), url, writable=writable)

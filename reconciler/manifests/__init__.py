@@ -1,0 +1,1 @@
+"""Manifests: discovery, YAML with line numbers, JSON-Schema validation, schema export."""

@@ -1,0 +1,327 @@
+"""Find, parse and validate the manifests of a sources directory, reporting every problem.
+
+Validation is all-or-nothing: `load_manifests` either returns every source or raises
+InvalidManifests with every problem found, so nothing downstream ever sees half a directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from reconciler import progress
+from reconciler.errors import InvalidManifests, Problem, ReconcilerError
+from reconciler.manifests import batches as fastscan
+from reconciler.manifests import fast_path as fastload
+from reconciler.manifests.json_schemas import connection_specs, manifest_validator
+from reconciler.manifests.yaml_lines import Document, dotted, parse_documents
+from reconciler.models import Manifest
+
+SUFFIXES = (".yaml", ".yml")
+_JSON_TYPES = {
+    dict: "a mapping",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+    date: "a date",
+    datetime: "a timestamp",
+    bytes: "binary data",
+}
+_SCHEMA_TYPES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "boolean": "a boolean",
+    "integer": "an integer",
+    "number": "a number",
+    "null": "null",
+}
+
+
+def find_manifest_files(sources_dir: Path) -> list[Path]:
+    """Every *.yaml / *.yml file under the directory, recursively, in sorted order."""
+    _check_directory(sources_dir)
+    return [sources_dir / relative for relative, _ in _manifest_files(sources_dir)]
+
+
+def _check_directory(sources_dir: Path) -> None:
+    if not sources_dir.exists():
+        raise ReconcilerError(f"sources directory '{sources_dir}' does not exist")
+    if not sources_dir.is_dir():
+        raise ReconcilerError(f"sources directory '{sources_dir}' is not a directory")
+
+
+def _manifest_files(sources_dir: Path) -> list[tuple[str, str]]:
+    """find_manifest_files as (path relative to the directory, path to open), no Path objects."""
+    found: list[tuple[str, str]] = []
+    try:
+        _walk(str(sources_dir), "", found)
+    except OSError as exc:
+        raise ReconcilerError(
+            f"cannot read sources directory '{sources_dir}': {exc.strerror}"
+        ) from exc
+    found.sort()
+    return found
+
+
+def _walk(directory: str, prefix: str, found: list[tuple[str, str]]) -> None:
+    """What `rglob("*")` then `suffix` and `is_file()` select, in one scandir per directory.
+
+    As rglob: symlinked directories are not entered, unreadable ones are skipped.
+    """
+    try:
+        with os.scandir(directory) as listing:
+            entries = list(listing)
+    except PermissionError:
+        return
+    for entry in entries:
+        relative = prefix + entry.name
+        if _suffix(entry.name) in SUFFIXES and (
+            Path(entry.path).is_file() if entry.is_symlink() else entry.is_file()
+        ):
+            found.append((relative, entry.path))
+        elif entry.is_dir(follow_symlinks=False):
+            _walk(entry.path, relative + "/", found)
+
+
+def _suffix(name: str) -> str:
+    """PurePath(name).suffix for a directory entry's name, without building a path."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def load_manifests(sources_dir: Path) -> list[Manifest]:
+    """All manifests of the directory, or InvalidManifests listing every problem."""
+    manifests: list[Manifest] = []
+    problems: list[Problem] = []
+    names: list[_Name] = []
+    _check_directory(sources_dir)
+    prefix = (sources_dir / "_").as_posix()[:-1]  # what Path.as_posix() puts before a child
+    files = _manifest_files(sources_dir)
+    quick = _load_fast(files, prefix)
+    for (relative, opened), fast in zip(
+        progress.track(files, "Loading manifests"), quick, strict=True
+    ):
+        display = prefix + relative
+        if fast is not None:
+            manifests.extend(fast)
+            names.extend(_Name(m.name, display, m.line) for m in fast)
+            continue
+        docs, file_problems = _read(Path(opened), display)
+        problems.extend(file_problems)
+        for doc in docs:
+            names.extend(_names(doc, display))
+            manifest, doc_problems = validate_document(doc, display)
+            problems.extend(doc_problems)
+            if manifest is not None and not file_problems:
+                manifests.append(manifest)
+    problems.extend(_duplicate_names(names))
+    if problems:
+        raise InvalidManifests(sorted(set(problems), key=lambda p: (p.file, p.line, p.message)))
+    return manifests
+
+
+def _load_fast(files: list[tuple[str, str]], prefix: str) -> Iterator[list[Manifest] | None]:
+    """For each file, its manifests when the fast path can vouch for them all, else None.
+
+    None (the file is outside the fast path's subset, or something in it is invalid) sends
+    the file to the exact path, which alone reports problems.
+    """
+    if not fastload.ENABLED:
+        yield from [None] * len(files)
+        return
+    found = fastscan.scan_all([opened for _, opened in files])
+    for (relative, _), docs in zip(files, found, strict=True):
+        yield _manifests(docs, prefix + relative) if docs is not None else None
+
+
+def _manifests(docs: list[Document], display: str) -> list[Manifest] | None:
+    try:
+        return [Manifest(**doc.data, file=display, line=doc.line) for doc in docs]
+    except ValidationError:
+        return None
+
+
+def _read(path: Path, display: str) -> tuple[list[Document], list[Problem]]:
+    """An unreadable file is one problem like any other, so the other files are still checked."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [Problem(display, 1, f"cannot read file: {_reason(exc)}")]
+    return parse_documents(text, display)
+
+
+def validate_document(doc: Document, display: str) -> tuple[Manifest | None, list[Problem]]:
+    """Check one document against the JSON Schema; build the typed manifest when it passes."""
+    if not isinstance(doc.data, dict):
+        kind = _kind(doc.data)
+        return None, [Problem(display, doc.line, f"a manifest must be a mapping, got {kind}")]
+    problems: list[Problem] = []
+    for error in manifest_validator().iter_errors(doc.data):
+        if not doc.is_rejected(tuple(error.absolute_path)):  # already reported by the parser
+            problems.extend(_problems_for(error, doc, display))
+    if problems or doc.rejected:
+        # Every `required` error (one per missing key) reports all the missing keys: dedupe.
+        return None, list(dict.fromkeys(problems))
+    try:
+        return Manifest(**doc.data, file=display, line=doc.line_of(("name",))), []
+    except ValidationError as exc:  # the schema should have caught it; never show a traceback
+        return None, [
+            Problem(display, doc.line_of(tuple(e["loc"])), f"{dotted(e['loc'])}: {e['msg']}")
+            for e in exc.errors()
+        ]
+
+
+def _problems_for(error: Any, doc: Document, display: str) -> Iterable[Problem]:
+    path = tuple(error.absolute_path)
+    prefix = f"{dotted(path)}: " if path else ""
+    instance = error.instance
+    if error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        extra = (k for k in instance if k not in allowed and not any(p.search(k) for p in patterns))
+        for key in sorted(extra):
+            yield Problem(display, doc.line_of((*path, key)), f"{prefix}unknown key '{key}'")
+        return
+    if error.validator == "required":
+        for key in error.validator_value:
+            if key not in instance:
+                yield Problem(display, doc.line_of(path), f"{prefix}missing required key '{key}'")
+        return
+    message = describe(error, secret=_is_sensitive(doc.data, path))
+    yield Problem(display, doc.line_of(path), prefix + message)
+
+
+def describe(error: Any, secret: bool) -> str:
+    """A jsonschema error in the user's words; a sensitive value is never part of it."""
+    instance = error.instance
+    template = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    if template:
+        return str(template).replace("{value}", "" if secret else _show(instance))
+    if error.validator == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_SCHEMA_TYPES.get(name, name) for name in names)
+        hidden = secret or instance is None or isinstance(instance, dict | list)
+        shown = "" if hidden else f" {_show(instance)}"
+        return f"expected {wanted}, got {_kind(instance)}{shown}"
+    rule = _rule(str(error.validator), error.validator_value)
+    if rule is None:
+        return f"invalid value (fails the schema rule '{error.validator}')"
+    if error.validator in ("enum", "const") and not secret:
+        return f"{rule} (got {_show(instance)})"
+    return rule
+
+
+def _rule(validator: str, limit: Any) -> str | None:
+    """What a schema keyword asks for, e.g. minLength 1 -> `must not be empty`."""
+    match validator:
+        case "minLength" | "minItems" | "minProperties" if limit == 1:
+            return "must not be empty"
+        case "minLength":
+            return f"must be at least {_count(limit, 'character')} long"
+        case "maxLength":
+            return f"must be at most {_count(limit, 'character')} long"
+        case "minItems":
+            return f"must have at least {_count(limit, 'item')}"
+        case "maxItems":
+            return f"must have at most {_count(limit, 'item')}"
+        case "uniqueItems":
+            return "must not contain duplicates"
+        case "minimum":
+            return f"must be at least {limit}"
+        case "maximum":
+            return f"must be at most {limit}"
+        case "exclusiveMinimum":
+            return f"must be greater than {limit}"
+        case "exclusiveMaximum":
+            return f"must be less than {limit}"
+        case "enum":
+            return "must be one of: " + ", ".join(_word(choice) for choice in limit)
+        case "const":
+            return f"must be {_word(limit)}"
+        case "pattern":
+            return f"must match the pattern {limit}"
+    return None
+
+
+def _is_sensitive(data: dict[str, Any], path: tuple[Any, ...]) -> bool:
+    """A secret field, or a whole connection written as one string (typically a URL with one)."""
+    if not path or path[0] != "connection":
+        return False
+    if len(path) == 1:
+        return True
+    spec = connection_specs().get(str(data.get("source_type")))
+    sensitive = spec.sensitive_fields if spec else frozenset({"password"})
+    return path[1] in sensitive
+
+
+@dataclass(frozen=True)
+class _Name:
+    """A string `name` and where it is written, whether or not its document is valid."""
+
+    name: str
+    file: str
+    line: int
+
+
+def _names(doc: Document, display: str) -> list[_Name]:
+    """The document's name if it is a string, even when the document has other problems."""
+    name = doc.data.get("name") if isinstance(doc.data, dict) else None
+    if not isinstance(name, str):
+        return []
+    return [_Name(name, display, doc.line_of(("name",)))]
+
+
+def _duplicate_names(names: list[_Name]) -> list[Problem]:
+    """Names clash case-insensitively; checked on every document so one fix round finds all."""
+    seen: dict[str, _Name] = {}
+    problems = []
+    for named in names:
+        first = seen.setdefault(named.name.casefold(), named)
+        if first is not named:
+            problems.append(
+                Problem(
+                    named.file,
+                    named.line,
+                    f"duplicate source name '{named.name}' "
+                    f"(also defined at {first.file}:{first.line}; names are case-insensitive)",
+                )
+            )
+    return problems
+
+
+def _kind(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _count(number: Any, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _word(value: Any) -> str:
+    return value if isinstance(value, str) else _show(value)
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # a date, a timestamp: shown as written
+        return json.dumps(str(value), ensure_ascii=False)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not valid UTF-8"
+    return getattr(exc, "strerror", None) or str(exc)

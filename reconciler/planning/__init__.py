@@ -1,0 +1,1 @@
+"""The plan: canonical documents, field diffs, the pure three-way plan."""

@@ -1,0 +1,415 @@
+"""The plan: a pure function from desired manifests and live records to changes. No I/O.
+
+Both sides are reduced to a canonical document before comparison (defaults filled, tags as a
+sorted set, numeric strings as numbers) so that a registry in sync gives an exactly empty plan.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs
+from reconciler.models import (
+    Blocked,
+    Change,
+    FieldChange,
+    Manifest,
+    Orphan,
+    Plan,
+    Record,
+    Unmanaged,
+)
+from reconciler.planning.field_diff import changed_paths
+from reconciler.secret_refs import is_reference
+
+REDACTED = "(sensitive)"
+_DEFAULT_LIFECYCLE: dict[str, Any] = {"prevent_destroy": False, "ignore_changes": []}
+
+
+def canonical(
+    doc: Mapping[str, Any], specs: Mapping[str, ConnectionSpec] | None = None
+) -> dict[str, Any]:
+    """The comparable form of a source document (manifest or record)."""
+    specs = connection_specs() if specs is None else specs
+    spec = specs.get(str(doc.get("source_type")))
+    connection = dict(spec.defaults) if spec else {}
+    connection.update(doc.get("connection") or {})
+    if spec:
+        for key in spec.integer_fields:
+            connection[key] = _as_int(connection.get(key))
+    columns = doc.get("columns")
+    lifecycle = dict(_DEFAULT_LIFECYCLE, **(doc.get("lifecycle") or {}))
+    lifecycle["ignore_changes"] = sorted(set(lifecycle["ignore_changes"]))
+    return {
+        "name": doc["name"],
+        "source_type": doc["source_type"],
+        "connection": {k: connection[k] for k in sorted(connection) if connection[k] is not None},
+        "description": doc.get("description") or "",
+        "tags": sorted(set(doc.get("tags") or ())),
+        "columns": None
+        if columns is None
+        else [
+            {"name": c["name"], "type": c["type"], "nullable": c.get("nullable", True)}
+            for c in columns
+        ],
+        "schema_policy": doc.get("schema_policy") or "warn",
+        "schema_perspective": doc.get("schema_perspective") or "consumer",
+        "lifecycle": lifecycle,
+    }
+
+
+# Secret resolution, planning and saved plans each need a manifest's document; a manifest
+# is immutable, so it is computed once. Keyed by identity: an entry keeps its manifest
+# alive, so the id is not reused while cached. plan() empties it when done.
+_DESIRED: dict[int, tuple[Manifest, dict[str, Any]]] = {}
+_DESIRED_MAX = 250_000
+
+
+def desired_document(manifest: Manifest) -> dict[str, Any]:
+    """The manifest's canonical document (computed once per manifest: treat it as read-only)."""
+    cached = _DESIRED.get(id(manifest))
+    if cached is not None and cached[0] is manifest:
+        return cached[1]
+    doc = canonical(manifest.model_dump(mode="json"))
+    if len(_DESIRED) >= _DESIRED_MAX:
+        _DESIRED.clear()
+    _DESIRED[id(manifest)] = (manifest, doc)
+    return doc
+
+
+def live_document(
+    record: Record, specs: Mapping[str, ConnectionSpec] | None = None
+) -> dict[str, Any]:
+    """The record as the reconciler sees it: registry fields plus reconciler-only keys last applied.
+
+    Fields applied from a secret reference hold resolved values in the registry; they are
+    compared through the reference last applied (and their fingerprints), never read or shown.
+    """
+    specs = connection_specs() if specs is None else specs
+    last = record.last_applied or {}
+    connection = dict(record.connection)
+    spec = specs.get(record.source_type)
+    sensitive = spec.sensitive_fields if spec else frozenset({"password"})
+    last_connection = last.get("connection") or {}
+    for key in connection:
+        if is_reference(last_connection.get(key)):
+            connection[key] = last_connection[key]
+        elif key in sensitive:
+            connection[key] = REDACTED
+    return canonical(
+        {
+            "name": record.name,
+            "source_type": record.source_type,
+            "connection": connection,
+            "description": record.description,
+            "tags": record.tags,
+            "columns": last.get("columns"),
+            "schema_policy": last.get("schema_policy"),
+            "schema_perspective": last.get("schema_perspective"),
+            "lifecycle": last.get("lifecycle"),
+        },
+        specs,
+    )
+
+
+@dataclass(frozen=True)
+class SecretFingerprints:
+    """What planning may know about resolved secrets: keyed fingerprints, never values.
+
+    `desired` maps a casefolded source name to {field path: fingerprint}, None meaning the
+    reference cannot be resolved yet (a dry-run without the variable). `of` fingerprints a
+    live value with the registry's key.
+    """
+
+    desired: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    of: Callable[[Any], str] | None = None
+
+
+@dataclass(frozen=True)
+class PruneGuard:
+    """Refuse surprise mass deletions (an empty or mistyped sources dir) unless forced."""
+
+    max_deletes: int = 10
+    force: bool = False
+    sources_present: bool = True
+
+
+def plan(
+    manifests: Sequence[Manifest],
+    records: Iterable[Record],
+    *,
+    owner: str,
+    prune: bool = False,
+    secrets: SecretFingerprints | None = None,
+    known: Mapping[str, str] | None = None,
+    guard: PruneGuard | None = None,
+    force_conflicts: bool = False,
+    in_place: bool = True,
+) -> Plan:
+    """Match by case-insensitive name; create, update, delete (opt-in) or leave alone.
+
+    `known` maps casefolded names this owner applied before to their record ids, so a
+    record deleted outside git is told apart from a new source. `in_place` False (a
+    registry without updates) turns every update into a replace of the same fields.
+    """
+    secrets = secrets or SecretFingerprints()
+    secrets = SecretFingerprints(secrets.desired, _memo(secrets.of))
+    known = known or {}
+    records = list(records)
+    live = {r.name.casefold(): r for r in records}
+    changes: list[Change] = []
+    blocked: list[Blocked] = []
+    for manifest in manifests:
+        key = manifest.name.casefold()
+        record = live.pop(key, None)
+        fingerprints = secrets.desired.get(key, {})
+        if record is None:
+            changes.append(_create(manifest, fingerprints, recreate=key in known))
+        elif record.managed_by != owner:
+            blocked.append(_taken(manifest, record, owner))
+        else:
+            change = _compare(manifest, record, fingerprints, secrets.of)
+            if change.action == "update" and not in_place:
+                change = change.model_copy(update={"action": "replace"})
+            changes.append(change)
+    unmanaged: list[Unmanaged] = []
+    orphans: list[Orphan] = []
+    for record in sorted(live.values(), key=lambda r: r.name.casefold()):
+        if record.managed_by != owner:
+            unmanaged.append(
+                Unmanaged(name=record.name, record_id=record.id, managed_by=record.managed_by)
+            )
+        elif not prune:
+            orphans.append(Orphan(name=record.name, record_id=record.id))
+        elif _prevents_destroy(record):
+            blocked.append(
+                Blocked(
+                    name=record.name,
+                    reason="lifecycle.prevent_destroy is set on this record; apply it with "
+                    "prevent_destroy: false before removing its manifest",
+                )
+            )
+        else:
+            changes.append(
+                Change(
+                    action="delete",
+                    name=record.name,
+                    source_type=record.source_type,
+                    record_id=record.id,
+                    version=record.version,
+                )
+            )
+    _DESIRED.clear()
+    owned = sum(1 for r in records if r.managed_by == owner)
+    deletes = sum(1 for c in changes if c.action == "delete")
+    return Plan(
+        owner=owner,
+        prune=prune,
+        changes=tuple(changes),
+        unmanaged=tuple(unmanaged),
+        orphans=tuple(orphans),
+        blocked=tuple(blocked),
+        guard=_guard_message(guard or PruneGuard(), deletes, owned),
+        force_conflicts=force_conflicts,
+    )
+
+
+def _memo(of: Callable[[Any], str] | None) -> Callable[[Any], str] | None:
+    """A fingerprint function that computes each distinct value's HMAC once per plan."""
+    if of is None:
+        return None
+    seen: dict[tuple[type, str], str] = {}
+
+    def memoized(value: Any) -> str:
+        key = (type(value), repr(value))  # repr tells apart what == does not (0.0, -0.0)
+        found = seen.get(key)
+        if found is None:
+            seen[key] = found = of(value)
+        return found
+
+    return memoized
+
+
+def _guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:
+    if deletes == 0 or guard.force:
+        return None
+    if not guard.sources_present:
+        why = "the sources directory has no manifests"
+    elif deletes > guard.max_deletes:
+        noun = "record" if deletes == 1 else "records"
+        why = f"it would delete {deletes} {noun}, more than --max-deletes {guard.max_deletes}"
+    elif deletes * 2 > owned:
+        why = f"it would delete {deletes} of the {owned} records this owner manages (over half)"
+    else:
+        return None
+    return f"prune refused: {why}. Check --sources-dir, or pass --force-deletes to confirm."
+
+
+def _create(
+    manifest: Manifest, fingerprints: Mapping[str, str | None], *, recreate: bool
+) -> Change:
+    desired = desired_document(manifest)
+    return Change(
+        action="create",
+        name=manifest.name,
+        source_type=manifest.source_type,
+        fields=tuple(_flatten(desired)),
+        document=desired,
+        file=manifest.file,
+        line=manifest.line,
+        unknown=tuple(sorted(p for p, fp in fingerprints.items() if fp is None)),
+        recreate=recreate,
+    )
+
+
+def _taken(manifest: Manifest, record: Record, owner: str) -> Blocked:
+    holder = (
+        f"managed by '{record.managed_by}'" if record.managed_by else "not managed by reconciler"
+    )
+    return Blocked(
+        name=manifest.name,
+        reason=f"a registry record with this name already exists and is {holder}; "
+        f"owner '{owner}' will not take it over",
+        file=manifest.file,
+        line=manifest.line,
+    )
+
+
+def _compare(
+    manifest: Manifest,
+    record: Record,
+    fingerprints: Mapping[str, str | None],
+    fingerprint_of: Callable[[Any], str] | None,
+) -> Change:
+    """Three-way: desired vs live says what to write, each vs last applied says who changed it."""
+    desired = desired_document(manifest)
+    ignored = desired["lifecycle"]["ignore_changes"]
+    want = _without(desired, ignored)
+    have = _without(live_document(record), ignored)
+    fields = list(diff_fields(have, want))
+    drift: list[FieldChange] = []
+    conflicts: list[str] = []
+    last = canonical(record.last_applied) if record.last_applied else None
+    if last is not None:
+        last = _without(last, ignored)
+        git_paths = {f.path for f in diff_fields(last, want)}
+        drift = list(diff_fields(last, have))
+        conflicts = [
+            f.path
+            for f in drift
+            if f.path in git_paths and _get(want, _split(f.path)) != _get(have, _split(f.path))
+        ]
+    for path, wanted in sorted(fingerprints.items()):
+        if path in ignored or _get(want, _split(path)) != _get(have, _split(path)):
+            continue  # ignored, or the reference itself changed: already a field change
+        stored = record.fingerprints.get(path)
+        raw = _field(record, _split(path))
+        current = fingerprint_of(raw) if fingerprint_of and raw is not None else None
+        if stored is not None and current is not None and current != stored:
+            drift.append(
+                FieldChange(path=path, old=REDACTED, new="(sensitive, changed outside git)")
+            )
+            if wanted is not None and wanted != stored and wanted != current:
+                conflicts.append(path)
+        if wanted is not None and wanted != (current if current is not None else stored):
+            fields.append(FieldChange(path=path, old=REDACTED, new="(sensitive, changed)"))
+    return Change(
+        action="update" if fields else "noop",
+        name=manifest.name,
+        source_type=manifest.source_type,
+        record_id=record.id,
+        version=record.version,
+        fields=tuple(sorted(fields, key=lambda f: f.path)),
+        document=desired,
+        file=manifest.file,
+        line=manifest.line,
+        drift=tuple(drift),
+        conflicts=tuple(sorted(set(conflicts))),
+        keep=tuple(p for p in ignored if p != "name"),
+        unknown=tuple(sorted(p for p, fp in fingerprints.items() if fp is None)),
+    )
+
+
+def diff_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, ...]:
+    """Field-level changes, a list counting as one field (its order is canonical already)."""
+    if old == new:
+        return ()
+    paths = changed_paths(old, new)
+    return tuple(
+        FieldChange(path=".".join(map(str, p)), old=_get(old, p), new=_get(new, p))
+        for p in sorted(paths)
+    )
+
+
+def _without(doc: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """The document without lifecycle.ignore_changes paths (`description`, `connection.host`)."""
+    if not paths:
+        return doc
+    out = {**doc, "connection": dict(doc["connection"])}
+    for path in paths:
+        head, _, tail = path.partition(".")
+        if tail and head == "connection":
+            out["connection"].pop(tail, None)
+        elif not tail and head in out and head not in ("name", "lifecycle"):
+            out.pop(head)
+    return out
+
+
+def _split(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def _prevents_destroy(record: Record) -> bool:
+    lifecycle = (record.last_applied or {}).get("lifecycle") or {}
+    return bool(lifecycle.get("prevent_destroy"))
+
+
+# Defaults left out of a create's field list: they are noise to a reviewer.
+_QUIET_DEFAULTS: dict[str, Any] = {
+    "schema_policy": "warn",
+    "schema_perspective": "consumer",
+    "lifecycle.prevent_destroy": False,
+}
+
+
+def _flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterable[FieldChange]:
+    for key, value in doc.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _flatten(value, f"{path}.")
+        elif value not in (None, [], "") and _QUIET_DEFAULTS.get(path, ...) != value:
+            # A create lists every field: for 100,000 sources a million of these, so they
+            # share their path strings and their (never changed) set of fields given.
+            yield FieldChange.model_construct(_CREATED, path=sys.intern(path), old=None, new=value)
+
+
+_CREATED = {"path", "old", "new"}
+
+
+def _field(record: Record, path: tuple[str, ...]) -> Any:
+    """_get(record.model_dump(), path), without dumping the whole record."""
+    if path[0] not in _RECORD_FIELDS:
+        return None
+    return _get(getattr(record, path[0]), path[1:])
+
+
+_RECORD_FIELDS = frozenset(Record.model_fields)
+
+
+def _get(doc: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        if not isinstance(doc, dict) or part not in doc:
+            return None
+        doc = doc[part]
+    return doc
+
+
+def _as_int(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -1,0 +1,140 @@
+"""Secret references (`${env:NAME}`, `${file:PATH}`): resolved only to write or to fingerprint.
+
+Planning compares the reference strings and keyed fingerprints; a resolved value exists only
+on its way into the registry and is never part of a plan, an output or an error message.
+Every value resolved in this process is also registered with the redactor, the last line of
+defence that scrubs any text before it is shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import SecretResolutionError
+
+REFERENCE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
+UNKNOWN = "(unknown until apply)"
+
+
+class Redactor:
+    """Scrubs every secret value this process has resolved from a piece of text."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def add(self, value: str) -> None:
+        if len(value) >= 4:  # shorter strings would mangle ordinary words
+            self._values.add(value)
+
+    def scrub(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):
+            text = text.replace(value, "***")
+        return text
+
+
+REDACTOR = Redactor()
+
+
+def is_reference(value: Any) -> bool:
+    # The prefix test first: this runs for every connection value of every source in a plan.
+    return isinstance(value, str) and value[:2] == "${" and REFERENCE.match(value) is not None
+
+
+def resolve(value: Any, *, source: str, field: str, env: Mapping[str, str] | None = None) -> Any:
+    """The value a reference points at; other values pass through unchanged."""
+    if not isinstance(value, str):
+        return value
+    match = REFERENCE.match(value)
+    if match is None:
+        return value
+    kind, target = match.groups()
+    where = f"source '{source}' {field}"
+    if kind == "env":
+        env = os.environ if env is None else env
+        if target not in env:
+            raise SecretResolutionError(f"{where}: environment variable {target} is not set")
+        resolved = env[target]
+    else:
+        try:
+            resolved = Path(target).expanduser().read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not readable as UTF-8 text"
+            raise SecretResolutionError(
+                f"{where}: cannot read secret file {target}: {reason}"
+            ) from None
+    REDACTOR.add(resolved)
+    return resolved
+
+
+def fingerprint(key: bytes, value: Any) -> str:
+    """A keyed, one-way fingerprint: tells a rotated secret without storing or showing it."""
+    return hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class ResolvedSecrets:
+    """Resolved reference values by casefolded source name and field path (None: unknown)."""
+
+    values: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    def fingerprints(self, key: bytes | None) -> dict[str, dict[str, str | None]]:
+        return {
+            name: {
+                path: (fingerprint(key, v) if key is not None and v is not None else None)
+                for path, v in fields.items()
+            }
+            for name, fields in self.values.items()
+        }
+
+    def connection(self, name: str, connection: Mapping[str, Any]) -> dict[str, Any]:
+        """The connection with every reference replaced by its resolved value."""
+        resolved = self.values.get(name.casefold(), {})
+        out = dict(connection)
+        for key in out:
+            path = f"connection.{key}"
+            if path in resolved:
+                value = resolved[path]
+                if value is None:
+                    raise SecretResolutionError(
+                        f"source '{name}' {path}: {connection[key]} is unknown until apply"
+                    )
+                out[key] = value
+        return out
+
+
+def resolve_all(
+    documents: Iterable[Mapping[str, Any]],
+    *,
+    strict: bool,
+    env: Mapping[str, str] | None = None,
+) -> ResolvedSecrets:
+    """Resolve every reference of every document; unresolvable ones are errors when strict.
+
+    All failures are collected, so a CI log names every missing variable at once.
+    """
+    out = ResolvedSecrets()
+    failures: list[str] = []
+    for doc in documents:
+        fields: dict[str, str | None] = {}
+        for key, value in (doc.get("connection") or {}).items():
+            if not is_reference(value):
+                continue
+            path = f"connection.{key}"
+            try:
+                fields[path] = resolve(value, source=doc["name"], field=path, env=env)
+            except SecretResolutionError as exc:
+                if strict:
+                    failures.append(str(exc))
+                fields[path] = None
+        if fields:
+            out.values[str(doc["name"]).casefold()] = fields
+    if failures:
+        raise SecretResolutionError("; ".join(failures) + "; nothing was written")
+    return out

@@ -1,0 +1,1 @@
+"""The tables behind the sources: introspection, classification, check, report."""

@@ -1,0 +1,1 @@
+"""The run: lock, plan, apply, saved plans, adoption."""

@@ -1,0 +1,172 @@
+"""`reconcile import`: adopt records registered outside git by writing their manifests.
+
+Secrets never reach the written files: every sensitive value becomes a `${env:...}` reference
+with a comment naming the variable to set, and the record keeps a fingerprint of the live
+value so the next plan knows whether the variable holds the same secret.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.actor import actor
+from reconciler.backends import open_registry
+from reconciler.backends.base import ConnectOptions, NewRecord, RecordUpdate, RunEntry, Writes
+from reconciler.errors import ReconcilerError
+from reconciler.manifests.json_schemas import connection_specs, schema_dir
+from reconciler.models import Record
+from reconciler.planning.plan import canonical
+from reconciler.secret_refs import fingerprint, is_reference
+
+
+@dataclass(frozen=True)
+class Imported:
+    name: str
+    path: Path
+    variables: tuple[str, ...]
+
+
+def env_name(source: str, field: str) -> str:
+    """RECONCILER_<SOURCE>_<FIELD>, upper-cased, anything else as `_`."""
+    return re.sub(r"[^A-Z0-9]+", "_", f"RECONCILER_{source}_{field}".upper()).strip("_")
+
+
+def manifest_for(record: Record) -> tuple[dict[str, Any], dict[str, str]]:
+    """The manifest document for a record, and {field path: variable} for its secrets."""
+    spec = connection_specs().get(record.source_type)
+    sensitive = spec.sensitive_fields if spec else frozenset({"password"})
+    connection: dict[str, Any] = {}
+    variables: dict[str, str] = {}
+    for key, value in record.connection.items():
+        if key in sensitive and value is not None and not is_reference(value):
+            variable = env_name(record.name, key)
+            variables[f"connection.{key}"] = variable
+            connection[key] = f"${{env:{variable}}}"
+        else:
+            connection[key] = value
+    doc: dict[str, Any] = {"name": record.name, "source_type": record.source_type}
+    if record.description:
+        doc["description"] = record.description
+    doc["connection"] = connection
+    if record.tags:
+        doc["tags"] = sorted(set(record.tags))
+    return doc, variables
+
+
+def _file_text(doc: dict[str, Any], variables: dict[str, str], registry: str, path: Path) -> str:
+    schema = Path(os.path.relpath(schema_dir() / "source.schema.json", path.parent.resolve()))
+    lines = [
+        f"# yaml-language-server: $schema={schema.as_posix()}",
+        f"# Imported from {registry} on {datetime.now(UTC):%Y-%m-%d} by reconcile import.",
+    ]
+    for field, variable in variables.items():
+        lines.append(f"# Set {variable} to this source's {field} before applying.")
+    return "\n".join(lines) + "\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def import_records(
+    registry_url: str,
+    *,
+    owner: str,
+    names: list[str] | None,
+    out_dir: Path,
+    options: ConnectOptions | None = None,
+) -> list[Imported]:
+    """Write manifests for unowned records and adopt them for `owner`, all or nothing."""
+    registry = open_registry(registry_url, writable=True, options=options)
+    try:
+        registry.init()
+        with registry.locked():
+            records = {r.name.casefold(): r for r in registry.list_records()}
+            chosen = _choose(records, names, owner)
+            key = registry.fingerprint_key()
+            planned = []
+            for record in chosen:
+                doc, variables = manifest_for(record)
+                path = out_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', record.name)}.yaml"
+                if path.exists():
+                    raise ReconcilerError(f"{path} already exists; nothing was imported")
+                planned.append((record, doc, variables, path))
+            out_dir.mkdir(parents=True, exist_ok=True)
+            updates = [
+                RecordUpdate(_adopted(record, doc, variables, owner, key), record.version)
+                for record, doc, variables, _ in planned
+            ]
+            run = RunEntry(
+                id=str(uuid.uuid4()),
+                owner=owner,
+                actor=actor(),
+                started_at=datetime.now(UTC),
+                updated=len(updates),
+                message=f"import: adopted {len(updates)} record(s)",
+            )
+            # Files are written aside first and moved into place only once the adoption is
+            # committed, so a failure leaves neither stray manifests nor half-adopted records.
+            staged = []
+            try:
+                for _, doc, variables, path in planned:
+                    tmp = path.with_name(f".{path.name}.importing")
+                    tmp.write_text(_file_text(doc, variables, registry.display_url, path))
+                    staged.append((tmp, path))
+                registry.apply(Writes(updates=updates), run)
+            except BaseException:
+                for tmp, _ in staged:
+                    tmp.unlink(missing_ok=True)
+                raise
+            for tmp, path in staged:
+                tmp.replace(path)
+        return [
+            Imported(record.name, path, tuple(variables.values()))
+            for record, _, variables, path in planned
+        ]
+    finally:
+        registry.close()
+
+
+def _choose(records: dict[str, Record], names: list[str] | None, owner: str) -> list[Record]:
+    if names is None:
+        return sorted((r for r in records.values() if r.managed_by is None), key=lambda r: r.name)
+    chosen = []
+    for name in names:
+        record = records.get(name.casefold())
+        if record is None:
+            raise ReconcilerError(f"no source named '{name}' in the registry; nothing was imported")
+        if record.managed_by == owner:
+            raise ReconcilerError(f"source '{name}' is already managed by '{owner}'")
+        if record.managed_by is not None:
+            raise ReconcilerError(
+                f"source '{name}' is managed by '{record.managed_by}'; "
+                "only records nobody owns can be imported"
+            )
+        chosen.append(record)
+    return chosen
+
+
+def _adopted(
+    record: Record, doc: dict[str, Any], variables: dict[str, str], owner: str, key: bytes | None
+) -> NewRecord:
+    fingerprints = {}
+    for path in variables:
+        value = record.connection.get(path.split(".", 1)[1])
+        if key is not None and value is not None:
+            fingerprints[path] = fingerprint(key, value)
+    last = canonical(doc)
+    return NewRecord(
+        id=record.id,
+        name=record.name,
+        source_type=record.source_type,
+        connection=dict(record.connection),
+        description=record.description,
+        tags=list(record.tags),
+        managed_by=owner,
+        last_applied=last,
+        fingerprints=fingerprints,
+    )

@@ -1,0 +1,173 @@
+"""The reconcile workflow, in the order that makes it safe.
+
+Validate every manifest, resolve every secret, and only then open the registry; take the
+write lock before reading the state an apply is based on, so the plan and the writes see
+the same registry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler.actor import actor
+from reconciler.backends import open_registry, redact_url
+from reconciler.backends.base import ConnectOptions, Registry, RunEntry
+from reconciler.errors import LockTimeout, ReconcilerError
+from reconciler.manifests.loading import load_manifests
+from reconciler.models import ApplyResult, Manifest, Plan, Record
+from reconciler.planning.plan import PruneGuard, SecretFingerprints, desired_document, plan
+from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
+from reconciler.workflow.saved_plans import (
+    SavedPlan,
+    StalePlan,
+    check_fresh,
+    manifests_digest,
+    now,
+    save,
+)
+from reconciler.workflow.writes import apply_plan
+
+
+@dataclass(frozen=True)
+class Options:
+    sources_dir: Path
+    registry: str
+    owner: str = "reconciler"
+    prune: bool = False
+    strict: bool = False
+    max_deletes: int = 10
+    force_deletes: bool = False
+    force_conflicts: bool = False
+    lock_timeout: float = 60.0
+    # Beyond the registry URL: the state store and timeout of an http(s) registry.
+    connect: ConnectOptions = field(default_factory=ConnectOptions)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    registry: str
+    manifests: list[Manifest]
+    plan: Plan
+    result: ApplyResult | None = None
+
+
+def _prepare(options: Options, *, dry_run: bool) -> tuple[list[Manifest], ResolvedSecrets]:
+    manifests = load_manifests(options.sources_dir)
+    secrets = resolve_all(
+        (desired_document(m) for m in manifests), strict=options.strict or not dry_run
+    )
+    return manifests, secrets
+
+
+def _plan(
+    options: Options, registry: Registry, manifests: list[Manifest], secrets: ResolvedSecrets
+) -> tuple[Plan, list[Record]]:
+    key = registry.fingerprint_key()
+    records = registry.list_records()
+    fingerprints = SecretFingerprints(
+        desired=secrets.fingerprints(key),
+        of=(lambda value: fingerprint(key, value)) if key is not None else None,
+    )
+    guard = PruneGuard(
+        max_deletes=options.max_deletes,
+        force=options.force_deletes,
+        sources_present=bool(manifests),
+    )
+    computed = plan(
+        manifests,
+        records,
+        owner=options.owner,
+        prune=options.prune,
+        secrets=fingerprints,
+        known=registry.known(options.owner),
+        guard=guard,
+        force_conflicts=options.force_conflicts,
+        in_place=registry.updates_in_place,
+    )
+    # A provider knows per field what its API can do: which updates replace, which changes
+    # it must refuse (providers/review.py). Other registries have no such hook.
+    review = getattr(registry, "review_plan", None)
+    if review is not None:
+        computed = review(computed)
+    return computed, records
+
+
+def dry_run(options: Options) -> Outcome:
+    """The plan, with nothing written and nothing created (not even the registry)."""
+    manifests, secrets = _prepare(options, dry_run=True)
+    registry = open_registry(options.registry, writable=False, options=options.connect)
+    try:
+        computed, _ = _plan(options, registry, manifests, secrets)
+        return Outcome(registry.display_url, manifests, computed)
+    finally:
+        registry.close()
+
+
+def save_plan(options: Options, out: Path) -> Outcome:
+    outcome = dry_run(options)
+    save(
+        out,
+        SavedPlan(
+            created_at=now(),
+            registry=outcome.registry,
+            sources_dir=options.sources_dir.as_posix(),
+            manifests_digest=manifests_digest(outcome.manifests),
+            plan=outcome.plan,
+        ),
+    )
+    return outcome
+
+
+def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
+    """Plan and apply under the registry's write lock; with `saved`, apply exactly that plan."""
+    if saved is not None and saved.registry != redact_url(options.registry):
+        raise StalePlan(  # before opening: a wrong registry must not even be created
+            f"the saved plan was made for registry {saved.registry}, not "
+            f"{redact_url(options.registry)}; nothing was written"
+        )
+    manifests, secrets = _prepare(options, dry_run=False)
+    registry = open_registry(options.registry, writable=True, options=options.connect)
+    started = datetime.now(UTC)
+    try:
+        registry.init()
+        try:
+            with registry.locked(options.lock_timeout):
+                computed, records = _plan(options, registry, manifests, secrets)
+                if saved is not None:
+                    check_fresh(
+                        saved,
+                        registry=registry.display_url,
+                        digest=manifests_digest(manifests),
+                        records=records,
+                    )
+                    computed = saved.plan
+                result = apply_plan(
+                    computed,
+                    registry,
+                    secrets,
+                    records=records,
+                    force_conflicts=options.force_conflicts,
+                    started_at=started,
+                )
+        except LockTimeout:
+            raise  # logging it would need the lock we could not get
+        except ReconcilerError as exc:
+            # The failed transaction rolled back; the run log gets its own.
+            registry.record_run(
+                RunEntry(
+                    id=str(uuid.uuid4()),
+                    owner=options.owner,
+                    actor=actor(),
+                    started_at=started,
+                    finished_at=datetime.now(UTC),
+                    outcome="failed",
+                    message=str(exc),
+                )
+            )
+            raise
+        return Outcome(registry.display_url, manifests, computed, result)
+    finally:
+        registry.close()
