@@ -141,7 +141,9 @@ def test_deletion_is_a_job_polled_until_the_connector_leaves_the_list(
     registry.apply(Writes(creates=[new("old", "airbyte-agents/linear", LINEAR)]), run())
     (record,) = registry.list_records()
     api.delete_after = 2
-    registry.apply(Writes(deletes=[RecordDelete(record.id, "old", record.version)]), run())
+    registry.apply(
+        Writes(deletes=[RecordDelete(record.id, "old", record.version, "reconciler")]), run()
+    )
     assert api.connectors == {} and registry.known("reconciler") == {}
     assert clock.sleeps == [0.25, 0.5]
     latest = registry.list_runs()[0]
@@ -157,7 +159,9 @@ def test_a_deletion_that_never_ends_times_out_and_stays_owned(
     (record,) = registry.list_records()
     api.delete_after = 10_000
     with pytest.raises(RegistryError) as caught:
-        registry.apply(Writes(deletes=[RecordDelete(record.id, "old", record.version)]), run())
+        registry.apply(
+            Writes(deletes=[RecordDelete(record.id, "old", record.version, "reconciler")]), run()
+        )
     message = str(caught.value)
     assert message.startswith("deleting connector 'old': still listed (deletion job ")
     assert message.endswith(

@@ -84,7 +84,11 @@ def test_create_update_delete_round_trip(registry_url: str) -> None:
 
     changed = new("alpha", id=a.id, description="now described")
     registry.apply(
-        Writes(updates=[RecordUpdate(changed, 1)], deletes=[RecordDelete(b.id, "beta", 1)]), run()
+        Writes(
+            updates=[RecordUpdate(changed, 1, "reconciler")],
+            deletes=[RecordDelete(b.id, "beta", 1, "reconciler")],
+        ),
+        run(),
     )
     (only,) = registry.list_records()
     assert only.description == "now described" and only.version == 2
@@ -100,12 +104,15 @@ def test_stale_version_writes_nothing_at_all(registry_url: str) -> None:
     before = snapshot(registry_url)
     with pytest.raises(StaleRecordError, match="alpha"):
         registry.apply(
-            Writes(creates=[new("gamma")], updates=[RecordUpdate(new("alpha", id=a.id), 7)]),
+            Writes(
+                creates=[new("gamma")],
+                updates=[RecordUpdate(new("alpha", id=a.id), 7, "reconciler")],
+            ),
             run(),
         )
     assert [r.name for r in registry.list_records()] == ["alpha"]
     with pytest.raises(StaleRecordError):
-        registry.apply(Writes(deletes=[RecordDelete(a.id, "alpha", 2)]), run())
+        registry.apply(Writes(deletes=[RecordDelete(a.id, "alpha", 2, "reconciler")]), run())
     registry.close()
     assert snapshot(registry_url) == before
 
@@ -165,13 +172,13 @@ def test_replace_deletes_then_registers_under_a_new_id(registry_url: str) -> Non
     a = new("alpha")
     registry.apply(Writes(creates=[a]), run())
     fresh = new("alpha", description="replaced")
-    registry.apply(Writes(replaces=[RecordReplace(fresh, a.id, 1)]), run())
+    registry.apply(Writes(replaces=[RecordReplace(fresh, a.id, 1, "reconciler")]), run())
     (only,) = registry.list_records()
     assert (only.id, only.description, only.version) == (fresh.id, "replaced", 1)
     assert registry.known("reconciler") == {"alpha": fresh.id}
     assert registry.list_runs()[0].replaced == 0  # counted by execution, not the backend
     before = snapshot(registry_url)
     with pytest.raises(StaleRecordError, match="alpha"):
-        registry.apply(Writes(replaces=[RecordReplace(new("alpha"), a.id, 1)]), run())
+        registry.apply(Writes(replaces=[RecordReplace(new("alpha"), a.id, 1, "reconciler")]), run())
     registry.close()
     assert snapshot(registry_url) == before

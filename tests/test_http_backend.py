@@ -115,8 +115,8 @@ def test_create_replace_delete_round_trip_keeps_state(
     replacement = new("alpha", description="second")
     registry.apply(
         Writes(
-            replaces=[RecordReplace(replacement, alpha.id, 1)],
-            deletes=[RecordDelete(records["beta"].id, "beta", 1)],
+            replaces=[RecordReplace(replacement, alpha.id, 1, "reconciler")],
+            deletes=[RecordDelete(records["beta"].id, "beta", 1, "reconciler")],
         ),
         run(),
     )
@@ -375,7 +375,9 @@ def test_register_failing_after_the_delete_names_the_missing_record(
     (old,) = registry.list_records()
     api.fail(method="POST", status=500, detail="database is locked")
     with pytest.raises(RegistryError) as caught:
-        registry.apply(Writes(replaces=[RecordReplace(new("orders"), old.id, 1)]), run())
+        registry.apply(
+            Writes(replaces=[RecordReplace(new("orders"), old.id, 1, "reconciler")]), run()
+        )
     assert str(caught.value) == (
         f"replacing source 'orders' failed half-way: its old record {old.id} was deleted, but "
         f"registering source 'orders': HTTP 500 from {api.url}: database is locked. 'orders' "
@@ -392,7 +394,7 @@ def test_deleting_a_record_someone_else_deleted_is_stale(api: SourcesApi, connec
     (record,) = registry.list_records()
     api.records.clear()
     with pytest.raises(StaleRecordError, match=f"record {record.id} is no longer in the registry"):
-        registry.apply(Writes(deletes=[RecordDelete(record.id, "a", 1)]), run())
+        registry.apply(Writes(deletes=[RecordDelete(record.id, "a", 1, "reconciler")]), run())
     assert registry.known("reconciler") == {"a": record.id}  # next plan: deleted outside git
     registry.close()
 
@@ -403,7 +405,7 @@ def test_a_delete_whose_first_attempt_landed_is_done(api: SourcesApi, connect: A
     (record,) = registry.list_records()
     api.fail(method="DELETE", delay=1.0)  # deleted, but the answer comes too late
     slow = connect(timeout=0.3)
-    slow.apply(Writes(deletes=[RecordDelete(record.id, "a", 1)]), run())
+    slow.apply(Writes(deletes=[RecordDelete(record.id, "a", 1, "reconciler")]), run())
     assert api.records == {} and slow.known("reconciler") == {}
 
 
@@ -414,12 +416,12 @@ def test_adopting_changes_only_the_state_and_refuses_real_updates(
     registry = connect()
     registry.init()
     adopted = new("manual", id=live["id"], tags=["x"])
-    registry.apply(Writes(updates=[RecordUpdate(adopted, 1)]), run())
+    registry.apply(Writes(updates=[RecordUpdate(adopted, 1, None)]), run())
     (record,) = registry.list_records()
     assert record.managed_by == "reconciler" and record.id == live["id"]
     changed = new("manual", id=live["id"], tags=["y"])
     with pytest.raises(RegistryError, match="cannot update source 'manual' in place"):
-        registry.apply(Writes(updates=[RecordUpdate(changed, 1)]), run())
+        registry.apply(Writes(updates=[RecordUpdate(changed, 1, "reconciler")]), run())
     assert api.by_name("manual")["tags"] == ["x"]
     registry.close()
 

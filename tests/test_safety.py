@@ -256,7 +256,7 @@ def test_saved_plan_applies_exactly_what_was_reviewed(
     plan_file = tmp_path / "plan.json"
     saved = reconcile("plan", "--out", str(plan_file), registry=registry_url, sources=sources)
     assert saved.exit_code == 0 and "Plan saved to" in saved.stderr
-    assert json.loads(plan_file.read_text())["format"] == "reconciler-plan/1"
+    assert json.loads(plan_file.read_text())["format"] == "reconciler-plan/2"
     applied = reconcile("apply", str(plan_file), registry=registry_url, sources=sources)
     assert applied.exit_code == 0 and "3 created" in applied.stdout
     again = reconcile("apply", str(plan_file), registry=registry_url, sources=sources)

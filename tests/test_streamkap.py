@@ -143,7 +143,9 @@ def test_a_source_changed_since_it_was_read_is_not_overwritten(
     registry.apply(Writes(creates=[new("orders", "streamkap/postgresql", PG)]), run())
     (record,) = registry.list_records()
     api.by_name("orders")["config"]["database.hostname.user.defined"] = "moved"
-    update = RecordUpdate(new("orders", "streamkap/postgresql", PG, id=record.id), record.version)
+    update = RecordUpdate(
+        new("orders", "streamkap/postgresql", PG, id=record.id), record.version, "reconciler"
+    )
     with pytest.raises(StaleRecordError, match=r"changed in the registry since it was read"):
         registry.apply(Writes(updates=[update]), run())
     assert api.by_name("orders")["config"]["database.hostname.user.defined"] == "moved"

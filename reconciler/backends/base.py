@@ -31,6 +31,9 @@ class NewRecord:
 class RecordUpdate:
     record: NewRecord
     expected_version: int
+    # The owner the row must have (None: unmanaged, being adopted); a SQL registry checks it
+    # in the statement, so a write never touches another owner's row.
+    expected_owner: str | None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class RecordReplace:
     record: NewRecord
     old_id: str
     expected_version: int
+    expected_owner: str | None
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class RecordDelete:
     id: str
     name: str
     expected_version: int
+    expected_owner: str | None
 
 
 @dataclass(frozen=True)

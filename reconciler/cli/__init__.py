@@ -15,6 +15,7 @@ from reconciler.backends import DEFAULT_REGISTRY, DEFAULT_STATE, redact_url
 from reconciler.backends.base import ConnectOptions
 from reconciler.cli import delivery as outputs
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, InvalidManifests, ReconcilerError
+from reconciler.files import write_atomic
 from reconciler.reporters import FORMATS, Report
 from reconciler.secret_refs import REDACTOR
 
@@ -238,6 +239,7 @@ def run(
     """The one place exceptions become a message and an exit code."""
     error = ""
     try:
+        outputs.preflight()
         code = action()
     except InvalidManifests as exc:
         error = str(exc)
@@ -352,6 +354,10 @@ def _reconcile(
             schema = _schema_check(s, outcome.manifests, record=False)
             emit(_report("plan", s, outcome, schema), s["output"])
             if out:
+                why = savedplans.refusal(outcome.plan)
+                if why is not None:  # apply would refuse it: no file that says otherwise
+                    click.echo(f"error: plan not saved to {out}: apply would refuse it", err=True)
+                    return _with_schema(EXIT_ERROR, schema, s)
                 click.echo(f"Plan saved to {out}; apply it with: reconcile apply {out}", err=True)
             plan = outcome.plan
             if plan.blocked or plan.guard or (plan.has_conflicts and not options.force_conflicts):
@@ -607,7 +613,7 @@ def schema_export(out: Path | None, out_dir: Path | None) -> None:
                 click.echo(f"wrote {path}", err=True)
         text = export.dumps(export.bundled_schema())
         if out is not None:
-            outputs.write_atomic(out, text)
+            write_atomic(out, text)
             click.echo(f"wrote {out}", err=True)
         elif out_dir is None:
             click.echo(text, nl=False)

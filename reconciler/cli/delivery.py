@@ -22,6 +22,7 @@ import click
 
 from reconciler import progress
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.files import UnsafePath, check_target, write_atomic
 from reconciler.reporters import FORMAT_VERSION, FORMATS, Report, render
 from reconciler.secret_refs import REDACTOR
 
@@ -124,6 +125,27 @@ def attach(ctx: click.Context, merged: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def preflight() -> None:
+    """Before any work: refuse an output path that is a symlink, FIFO or device, so a run
+    does not write the registry and only then find it cannot deliver its report."""
+    session = current()
+    if session is None:
+        return
+    paths = [t.path for t in session.files if t.path is not None]
+    paths += [p for p in (session.report_path, session.metrics_path) if p is not None]
+    for path in paths:
+        try:
+            check_target(path)
+        except UnsafePath:
+            # Not written at the end either (the error is said once).
+            session.files = tuple(t for t in session.files if t.path != path)
+            if session.report_path == path:
+                session.report_path = None
+            if session.metrics_path == path:
+                session.metrics_path = None
+            raise
+
+
 def current() -> Session | None:
     ctx = click.get_current_context(silent=True)
     session = ctx.meta.get(_KEY) if ctx is not None else None
@@ -133,24 +155,6 @@ def current() -> Session | None:
 def rendered(fmt: str, report: Report, *, color: bool = False) -> str:
     """A report in a format, scrubbed of every secret value this process has resolved."""
     return REDACTOR.scrub(render(fmt, report, color=color))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so that readers see the old content or the new, never a partial one."""
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def deliver(report: Report) -> None:
@@ -181,6 +185,9 @@ def _guarded(session: Session, path: Path, write: Any) -> None:
         session.write_failed = True
         reason = exc.strerror or str(exc)
         click.echo(f"error: cannot write {path}: {reason}", err=True)
+    except UnsafePath as exc:
+        session.write_failed = True
+        click.echo(f"error: {exc}", err=True)
 
 
 def finish(code: int, *, kind: str, error: str = "") -> int:

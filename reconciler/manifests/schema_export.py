@@ -51,7 +51,7 @@ def dumps(schema: dict[str, Any]) -> str:
 
 def write_files(directory: Path) -> list[Path]:
     """Every shipped schema file into `directory`; returns the paths written."""
-    from reconciler.cli.delivery import write_atomic
+    from reconciler.files import write_atomic
 
     written = []
     for name, body in sorted(load_schemas().items()):

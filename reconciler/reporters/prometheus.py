@@ -28,9 +28,11 @@ def write_metrics(
     started: float,
     finished: float,
 ) -> None:
-    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from reconciler.files import check_target, write_atomic
+
+    check_target(path)  # before reading the previous metrics: a FIFO there would block
     registry = CollectorRegistry()
     labels = {"owner": owner, "kind": kind}
     gauges: dict[str, Gauge] = {}
@@ -54,7 +56,7 @@ def write_metrics(
             last_success,
         )
     if report is None:
-        write_to_textfile(str(path), registry)
+        write_atomic(path, generate_latest(registry))
         return
     gauge("invalid_manifest_problems", "Problems found in the manifests.", len(report.problems))
     plan = report.plan
@@ -93,7 +95,7 @@ def write_metrics(
             "Sources whose table could not be introspected.",
             len({f.source for f in findings if f.unreachable}),
         )
-    write_to_textfile(str(path), registry)
+    write_atomic(path, generate_latest(registry))
 
 
 def _previous_success(path: Path, owner: str, kind: str) -> float | None:

@@ -97,7 +97,7 @@ def import_records(
                 planned.append((record, doc, variables, path))
             out_dir.mkdir(parents=True, exist_ok=True)
             updates = [
-                RecordUpdate(_adopted(record, doc, variables, owner, key), record.version)
+                RecordUpdate(_adopted(record, doc, variables, owner, key), record.version, None)
                 for record, doc, variables, _ in planned
             ]
             run = RunEntry(

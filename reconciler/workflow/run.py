@@ -8,7 +8,7 @@ the same registry.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,12 +21,16 @@ from reconciler.models import ApplyResult, Manifest, Plan, Record
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, desired_document, plan
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
 from reconciler.workflow.saved_plans import (
+    PlanOptions,
     SavedPlan,
     StalePlan,
     check_fresh,
+    check_same,
     manifests_digest,
     now,
+    refusal,
     save,
+    verify_mac,
 )
 from reconciler.workflow.writes import apply_plan
 
@@ -97,27 +101,40 @@ def _plan(
 
 def dry_run(options: Options) -> Outcome:
     """The plan, with nothing written and nothing created (not even the registry)."""
+    return _dry_run(options)[0]
+
+
+def _dry_run(options: Options) -> tuple[Outcome, bytes | None]:
     manifests, secrets = _prepare(options, dry_run=True)
     registry = open_registry(options.registry, writable=False, options=options.connect)
     try:
         computed, _ = _plan(options, registry, manifests, secrets)
-        return Outcome(registry.display_url, manifests, computed)
+        return Outcome(registry.display_url, manifests, computed), registry.fingerprint_key()
     finally:
         registry.close()
 
 
 def save_plan(options: Options, out: Path) -> Outcome:
-    outcome = dry_run(options)
-    save(
-        out,
-        SavedPlan(
-            created_at=now(),
-            registry=outcome.registry,
-            sources_dir=options.sources_dir.as_posix(),
-            manifests_digest=manifests_digest(outcome.manifests),
-            plan=outcome.plan,
+    """The plan, saved to `out` and signed with the registry's key, unless apply would
+    refuse it (saved_plans.refusal says why; the caller reports it)."""
+    outcome, key = _dry_run(options)
+    if refusal(outcome.plan) is not None:
+        return outcome
+    saved = SavedPlan(
+        created_at=now(),
+        registry=outcome.registry,
+        sources_dir=options.sources_dir.as_posix(),
+        manifests_digest=manifests_digest(outcome.manifests),
+        options=PlanOptions(
+            owner=options.owner,
+            prune=options.prune,
+            max_deletes=options.max_deletes,
+            force_deletes=options.force_deletes,
+            force_conflicts=options.force_conflicts,
         ),
+        plan=outcome.plan,
     )
+    save(out, saved, key)
     return outcome
 
 
@@ -128,13 +145,19 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
             f"the saved plan was made for registry {saved.registry}, not "
             f"{redact_url(options.registry)}; nothing was written"
         )
+    if saved is not None:  # the plan is recomputed with the options it was made with
+        options = replace(options, **saved.options.model_dump())
     manifests, secrets = _prepare(options, dry_run=False)
     registry = open_registry(options.registry, writable=True, options=options.connect)
     started = datetime.now(UTC)
     try:
+        registry_was_new = registry.fingerprint_key() is None
         registry.init()
         try:
             with registry.locked(options.lock_timeout):
+                key = registry.fingerprint_key()
+                if saved is not None and saved.mac is not None:  # an edited file: say so first
+                    verify_mac(saved, key, registry_was_new=registry_was_new)
                 computed, records = _plan(options, registry, manifests, secrets)
                 if saved is not None:
                     check_fresh(
@@ -143,7 +166,9 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
                         digest=manifests_digest(manifests),
                         records=records,
                     )
-                    computed = saved.plan
+                    # What is written comes from `computed`, never from the file.
+                    check_same(saved, computed)
+                    verify_mac(saved, key, registry_was_new=registry_was_new)
                 result = apply_plan(
                     computed,
                     registry,

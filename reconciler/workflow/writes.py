@@ -54,7 +54,11 @@ def build_writes(
             record = _new_record(change, change.record_id, plan.owner, secrets, key)
             if change.keep:
                 record = _keep_live(record, live.get(change.record_id), change.keep)
-            writes.updates.append(RecordUpdate(record=record, expected_version=change.version))
+            writes.updates.append(
+                RecordUpdate(
+                    record=record, expected_version=change.version, expected_owner=plan.owner
+                )
+            )
         elif change.action == "replace":
             assert change.record_id is not None and change.version is not None
             record = _new_record(change, str(uuid.uuid4()), plan.owner, secrets, key)
@@ -62,13 +66,21 @@ def build_writes(
                 record = _keep_live(record, live.get(change.record_id), change.keep)
             writes.replaces.append(
                 RecordReplace(
-                    record=record, old_id=change.record_id, expected_version=change.version
+                    record=record,
+                    old_id=change.record_id,
+                    expected_version=change.version,
+                    expected_owner=plan.owner,
                 )
             )
         elif change.action == "delete":
             assert change.record_id is not None and change.version is not None
             writes.deletes.append(
-                RecordDelete(id=change.record_id, name=change.name, expected_version=change.version)
+                RecordDelete(
+                    id=change.record_id,
+                    name=change.name,
+                    expected_version=change.version,
+                    expected_owner=plan.owner,
+                )
             )
     return writes, refused
 

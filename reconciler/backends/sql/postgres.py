@@ -29,7 +29,12 @@ _FETCH = 2000  # rows per fetch when reading many
 
 
 class PostgresRegistry(SqlRegistry):
-    types: ClassVar[dict[str, str]] = {"uuid": "UUID", "json": "JSONB", "time": "TIMESTAMPTZ"}
+    types: ClassVar[dict[str, str]] = {
+        "uuid": "UUID",
+        "json": "JSONB",
+        "time": "TIMESTAMPTZ",
+        "dialect": "postgresql",
+    }
 
     def __init__(self, url: str, *, writable: bool) -> None:
         self._url = url

@@ -127,10 +127,38 @@ def migrations(types: dict[str, str]) -> list[list[str]]:
                 PRIMARY KEY (name_key, seq)
             )""",
         ],
+        # Any UPDATE of a source that does not move its version (a UI or a script writing
+        # the table) moves it here, in the database: a plan made before such an edit is
+        # stale, and the reconciler's `WHERE version = ?` refuses to overwrite it.
+        _VERSION_TRIGGER.get(t.get("dialect", ""), _VERSION_TRIGGER[""]),
     ]
 
 
+_VERSION_TRIGGER = {
+    "": [
+        """CREATE TRIGGER sources_version AFTER UPDATE ON sources FOR EACH ROW
+           WHEN NEW.version IS OLD.version
+           BEGIN UPDATE sources SET version = OLD.version + 1 WHERE id = NEW.id; END""",
+    ],
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION reconciler_sources_version() RETURNS trigger AS $$
+           BEGIN
+               IF NEW.version IS NOT DISTINCT FROM OLD.version THEN
+                   NEW.version := OLD.version + 1;
+               END IF;
+               RETURN NEW;
+           END $$ LANGUAGE plpgsql""",
+        """CREATE TRIGGER sources_version BEFORE UPDATE ON sources FOR EACH ROW
+           EXECUTE FUNCTION reconciler_sources_version()""",
+    ],
+}
+
+
 DEFAULT_LOCK_TIMEOUT_S = 60.0
+
+# Every update and delete names the row by id, the version it was planned from and the
+# owner it must have: a row that moved, or belongs to someone else, is not touched.
+_THIS_ROW = "id = ? AND version = ? AND managed_by IS NOT DISTINCT FROM ?"
 
 
 class SqlRegistry(SnapshotsMixin, ABC):
@@ -281,10 +309,16 @@ class SqlRegistry(SnapshotsMixin, ABC):
                         "UPDATE sources SET name = ?, source_type = ?, connection = ?, "
                         "description = ?, tags = ?, managed_by = ?, last_applied = ?, "
                         "fingerprints = ?, updated_at = ?, version = version + 1 "
-                        "WHERE id = ? AND version = ?"
+                        f"WHERE {_THIS_ROW}"
                     ),
                     [
-                        (*self._values(u.record)[1:], now, u.record.id, u.expected_version)
+                        (
+                            *self._values(u.record)[1:],
+                            now,
+                            u.record.id,
+                            u.expected_version,
+                            u.expected_owner,
+                        )
                         for u in writes.updates
                     ],
                 )
@@ -293,16 +327,16 @@ class SqlRegistry(SnapshotsMixin, ABC):
             if writes.replaces:
                 # A new id under the same name: the old row goes first (names are unique).
                 cur.executemany(
-                    self._sql("DELETE FROM sources WHERE id = ? AND version = ?"),
-                    [(r.old_id, r.expected_version) for r in writes.replaces],
+                    self._sql(f"DELETE FROM sources WHERE {_THIS_ROW}"),
+                    [(r.old_id, r.expected_version, r.expected_owner) for r in writes.replaces],
                 )
                 self._check_count(cur, writes.replaces)
                 self._insert(cur, [r.record for r in writes.replaces], run.actor, now)
                 progress.advance(len(writes.replaces))
             if writes.deletes:
                 cur.executemany(
-                    self._sql("DELETE FROM sources WHERE id = ? AND version = ?"),
-                    [(d.id, d.expected_version) for d in writes.deletes],
+                    self._sql(f"DELETE FROM sources WHERE {_THIS_ROW}"),
+                    [(d.id, d.expected_version, d.expected_owner) for d in writes.deletes],
                 )
                 self._check_count(cur, writes.deletes)
                 progress.advance(len(writes.deletes))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -15,7 +14,8 @@ from typing import Any, ClassVar
 from reconciler.actor import holder
 from reconciler.backends.base import ConnectOptions
 from reconciler.backends.sql.shared import SqlRegistry
-from reconciler.errors import LockTimeout, RegistryError
+from reconciler.errors import LockTimeout, ReconcilerError, RegistryError
+from reconciler.files import create_private, write_atomic
 
 sqlite3.register_adapter(datetime, lambda d: d.isoformat())
 
@@ -37,6 +37,9 @@ class SqliteRegistry(SqlRegistry):
         try:
             if self.writable:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                # It holds connections (secrets): 0600 from the start; SQLite gives its
+                # -wal, -shm and -journal files the database file's mode.
+                create_private(self.path)
                 conn = sqlite3.connect(self.path, isolation_level=None)
                 _enable_wal(conn)
             elif self.path.exists():
@@ -81,10 +84,8 @@ class SqliteRegistry(SqlRegistry):
 
     def _write_holder(self) -> None:
         note = {"holder": holder(), "since": datetime.now(UTC).isoformat(timespec="seconds")}
-        tmp = self._holder_file.with_name(self._holder_file.name + f".{os.getpid()}")
-        with suppress(OSError):
-            tmp.write_text(json.dumps(note), encoding="utf-8")
-            tmp.replace(self._holder_file)
+        with suppress(OSError, ReconcilerError):  # only a courtesy for the busy message
+            write_atomic(self._holder_file, json.dumps(note))
 
     def _busy_message(self, timeout: float) -> str:
         try:

@@ -1,0 +1,65 @@
+"""Writing files safely: the one place that replaces an output file or creates a private one.
+
+An output path may be named by a workflow someone else edits; replacing it must not follow a
+symlink into another file, block on a FIFO or write to a device, and readers must see the
+old content or the new, never half. Files that can hold secrets are created 0600 whatever
+the umask.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from reconciler.errors import ReconcilerError
+
+PRIVATE = 0o600
+PUBLIC = 0o644
+
+
+class UnsafePath(ReconcilerError):
+    """An output path that is not a regular file (a symlink, FIFO, device, directory)."""
+
+
+def check_target(path: Path) -> None:
+    """Refuse a path that exists and is not a regular file; never follow a symlink."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UnsafePath(f"cannot write {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafePath(f"refusing to write {path}: it is a symlink")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafePath(f"refusing to write {path}: it is not a regular file")
+
+
+def write_atomic(path: Path, data: str | bytes, mode: int = PUBLIC) -> None:
+    """Replace `path` with `data` atomically, only if it is a regular file or absent."""
+    check_target(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        check_target(path)  # again, just before the move: nothing may have appeared meanwhile
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def create_private(path: Path) -> None:
+    """Create `path` empty with mode 0600 if it does not exist (umask-independent)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE)
+    except FileExistsError:
+        return
+    os.close(fd)
