@@ -77,7 +77,7 @@ def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _mac(key: bytes, content: dict[str, Any]) -> str:
+def signature(key: bytes, content: dict[str, Any]) -> str:
     body = {k: v for k, v in content.items() if k != "mac"}
     return hmac.new(key, _MAC_LABEL + _canonical(body), hashlib.sha256).hexdigest()
 
@@ -86,7 +86,7 @@ def save(path: Path, saved: SavedPlan, key: bytes | None) -> None:
     """Write atomically, so a reviewer never applies half a file; sign it with `key`."""
     content = json.loads(REDACTOR.scrub(saved.model_dump_json(exclude={"mac"})))
     if key is not None:
-        content["mac"] = _mac(key, content)
+        content["mac"] = signature(key, content)
     text = json.dumps(content, indent=2, ensure_ascii=False) + "\n"
     try:
         write_atomic(path, text)
@@ -127,7 +127,7 @@ def verify_mac(saved: SavedPlan, key: bytes | None, *, registry_was_new: bool) -
             "the saved plan is not signed by this registry (was it edited?); " + _AGAIN
         )
     content = json.loads(saved.model_dump_json())
-    if key is None or not hmac.compare_digest(saved.mac, _mac(key, content)):
+    if key is None or not hmac.compare_digest(saved.mac, signature(key, content)):
         raise TamperedPlan(
             "the saved plan was modified after `reconcile plan --out` wrote it "
             "(its signature does not match); " + _AGAIN
