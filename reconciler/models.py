@@ -62,6 +62,9 @@ class Record(_Frozen):
     # Keyed fingerprints (HMAC) of the secrets last applied, by field path: rotation and
     # out-of-band changes are detected without ever reading a secret into a plan.
     fingerprints: dict[str, str] = Field(default_factory=dict)
+    # Why the row could not be read (another tool wrote something that does not decode or
+    # fit); such a record is listed and never written, adopted or pruned. Never its content.
+    unreadable: str | None = Field(default=None, exclude=True)
 
 
 class FieldChange(_Frozen):

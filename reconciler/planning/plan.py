@@ -168,6 +168,8 @@ def plan(
         fingerprints = secrets.desired.get(key, {})
         if record is None:
             changes.append(_create(manifest, fingerprints, recreate=key in known))
+        elif record.unreadable:
+            blocked.append(_unreadable(record, manifest))
         elif record.managed_by != owner:
             blocked.append(_taken(manifest, record, owner))
         else:
@@ -184,6 +186,8 @@ def plan(
             )
         elif not prune:
             orphans.append(Orphan(name=record.name, record_id=record.id))
+        elif record.unreadable:  # whether it may go cannot be told: it is never pruned
+            blocked.append(_unreadable(record))
         elif _prevents_destroy(record):
             blocked.append(
                 Blocked(
@@ -262,6 +266,16 @@ def _create(
         line=manifest.line,
         unknown=tuple(sorted(p for p, fp in fingerprints.items() if fp is None)),
         recreate=recreate,
+    )
+
+
+def _unreadable(record: Record, manifest: Manifest | None = None) -> Blocked:
+    return Blocked(
+        name=record.name,
+        reason=f"its registry record {record.id} cannot be read ({record.unreadable}); "
+        "it is left alone: fix or delete it in the registry",
+        file=manifest.file if manifest else None,
+        line=manifest.line if manifest else None,
     )
 
 

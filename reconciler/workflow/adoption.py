@@ -133,12 +133,18 @@ def import_records(
 
 def _choose(records: dict[str, Record], names: list[str] | None, owner: str) -> list[Record]:
     if names is None:
-        return sorted((r for r in records.values() if r.managed_by is None), key=lambda r: r.name)
+        unowned = sorted(
+            (r for r in records.values() if r.managed_by is None), key=lambda r: r.name
+        )
+        for each in unowned:
+            _readable(each)
+        return unowned
     chosen = []
     for name in names:
         record = records.get(name.casefold())
         if record is None:
             raise ReconcilerError(f"no source named '{name}' in the registry; nothing was imported")
+        _readable(record)
         if record.managed_by == owner:
             raise ReconcilerError(f"source '{name}' is already managed by '{owner}'")
         if record.managed_by is not None:
@@ -148,6 +154,14 @@ def _choose(records: dict[str, Record], names: list[str] | None, owner: str) -> 
             )
         chosen.append(record)
     return chosen
+
+
+def _readable(record: Record) -> None:
+    if record.unreadable:
+        raise ReconcilerError(
+            f"source '{record.name}' (record {record.id}) cannot be read from the registry "
+            f"({record.unreadable}); nothing was imported"
+        )
 
 
 def _adopted(

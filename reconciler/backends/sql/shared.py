@@ -24,6 +24,7 @@ from reconciler.backends.base import (
     RunEntry,
     Writes,
 )
+from reconciler.backends.sql.rows import tags, unreadable_record
 from reconciler.backends.sql.snapshots import SnapshotsMixin
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.interning import shared
@@ -461,13 +462,19 @@ class SqlRegistry(SnapshotsMixin, ABC):
         )
 
     def _record(self, row: tuple[Any, ...]) -> Record:
+        try:
+            return self._decode(row)
+        except Exception:  # written by another tool: listed as unreadable, never touched
+            return unreadable_record(row, self._unjson)
+
+    def _decode(self, row: tuple[Any, ...]) -> Record:
         return Record(
             id=str(row[0]),
             name=row[1],
             source_type=row[2],
             connection=self._unjson(row[3]),
             description=row[4],
-            tags=tuple(self._unjson(row[5])),
+            tags=tags(self._unjson(row[5])),
             registered_by=row[6],
             registered_at=_time(row[7]),
             status=row[8],
