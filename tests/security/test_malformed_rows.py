@@ -116,3 +116,34 @@ def test_an_unreadable_unowned_record_is_not_imported(registry_url: str, tmp_pat
         assert "'legacy'" in result.stderr and "cannot be read" in result.stderr
     assert snapshot(registry_url)["sources"] == before
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("connection", [LEAK]),
+        ("connection", LEAK),
+        ("tags", LEAK),  # a string: not to be read as its characters
+        ("tags", [1, {"x": LEAK}]),
+        ("name", None),
+        ("registered_at", LEAK),
+    ],
+)
+def test_a_malformed_record_from_the_sources_api_is_one_clear_error(
+    tmp_path: Path, sources: Path, field: str, value: object
+) -> None:
+    from sources_api import SourcesApi
+
+    with SourcesApi.running() as api:
+        state = f"sqlite:///{tmp_path / 'state.db'}"
+        first = reconcile("--state", state, registry=api.url, sources=sources)
+        assert first.exit_code == 0, first.output
+        record = api.by_name("customers")
+        record[field] = value
+        result = reconcile("plan", "--state", state, registry=api.url, sources=sources)
+    _no_leak(result.output, result.stderr)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: reading sources: {api.url} returned a record that does not fit the "
+        f"Sources API (id '{record['id']}')\n"
+    )

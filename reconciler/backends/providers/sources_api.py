@@ -174,14 +174,18 @@ class HttpRegistry(RemoteRegistry):
     def _record(self, doc: Mapping[str, Any], state: RemoteRecordState | None) -> Record:
         last = state.last_applied if state else None
         try:
+            connection = doc.get("connection") or {}
+            tags = doc.get("tags") or ()
+            if not isinstance(connection, Mapping) or not isinstance(tags, list | tuple):
+                raise TypeError("connection is not an object or tags not a list")
             return Record.model_validate(
                 {
                     "id": str(doc["id"]),
                     "name": doc["name"],
                     "source_type": doc["source_type"],
-                    "connection": unmasked(doc.get("connection") or {}, last),
+                    "connection": unmasked(connection, last),
                     "description": doc.get("description") or "",
-                    "tags": tuple(doc.get("tags") or ()),
+                    "tags": tuple(tags),
                     "registered_by": doc.get("registered_by") or "",
                     "registered_at": doc.get("registered_at"),
                     "status": doc.get("status") or "active",
@@ -190,11 +194,19 @@ class HttpRegistry(RemoteRegistry):
                     "fingerprints": state.fingerprints if state else {},
                 }
             )
-        except (KeyError, ValidationError):
+        except (KeyError, TypeError, AttributeError, ValueError, ValidationError):
             raise RegistryError(
                 f"reading sources: {self.display_url} returned a record that does not fit "
-                f"the Sources API (id {doc.get('id')!r})"
+                f"the Sources API ({_record_id(doc)})"
             ) from None
+
+
+def _record_id(doc: Any) -> str:
+    """The record's id, if it has a short one: never more of the answer (it may be a secret)."""
+    found = doc.get("id") if isinstance(doc, Mapping) else None
+    if isinstance(found, str | int) and not isinstance(found, bool) and len(str(found)) <= 64:
+        return f"id {str(found)!r}"
+    return "no readable id"
 
 
 def open_http(url: str, *, writable: bool, options: ConnectOptions | None = None) -> HttpRegistry:
