@@ -5,8 +5,14 @@ their limits (name 4-42, description <= 255), the SourceConnection it returns (i
 organization_id, name defaulting to "{Source Name} Connection", auth, schedule with
 next_run, sync, entities, federated_search), and FastAPI's 422 `{"detail": [...]}`. The
 endpoints the seed's reference lists beside it (list with skip/limit, get, PATCH, delete)
-follow Airweave's published shapes. Credentials are stored and never returned; a source
-in `reauth` comes back as needs_reauth with an error_message.
+follow Airweave's published shapes (airweave-ai/python-sdk source_connections/raw_client.py;
+airweave-ai/airweave backend/airweave/schemas/source_connection.py): the list is a bare
+array of light items, paged by skip/limit, and the server caps `limit` at `max_limit`
+(small, so every test crosses pages); a schedule comes back with the server's defaults
+(`continuous`, `cursor_field`, `cursor_value`, `next_run`); unknown body properties are
+ignored (pydantic's default: the models do not forbid extras); DELETE answers the deleted
+connection. Credentials are stored and never returned; a source in `reauth` comes back as
+needs_reauth with an error_message.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class Airweave(FakeServer):
         self.connections: dict[str, dict[str, Any]] = {}
         self.reauth: set[str] = set()  # names that come back as needs_reauth
         self.bodies: list[tuple[str, Any]] = []  # (method, body) of every POST and PATCH
+        self.max_limit = 3  # the most connections one list page answers
 
     # -- what a person does in the Airweave UI --------------------------------------------
     def add(self, name: str, short_name: str = "github", **fields: Any) -> dict[str, Any]:
@@ -74,7 +81,8 @@ class Airweave(FakeServer):
                 if not 1 <= limit <= 1000:
                     return 422, _detail("query", "limit", "Input should be between 1 and 1000")
                 with self._lock:
-                    listed = list(self.connections.values())[skip : skip + limit]
+                    every = list(self.connections.values())
+                listed = every[skip : skip + min(limit, self.max_limit)]
                 return 200, [_light(c) for c in listed]
             if request.method == "POST":
                 try:
@@ -157,7 +165,13 @@ class Airweave(FakeServer):
 def _schedule(schedule: Any) -> dict[str, Any] | None:
     if not schedule or schedule.get("cron") is None:
         return None
-    return {"cron": schedule["cron"], "next_run": "2024-03-15T18:00:00Z"}
+    return {
+        "cron": schedule["cron"],
+        "next_run": "2024-03-15T18:00:00Z",
+        "continuous": bool(schedule.get("continuous", False)),
+        "cursor_field": schedule.get("cursor_field"),
+        "cursor_value": None,
+    }
 
 
 def _shown(connection: dict[str, Any]) -> dict[str, Any]:

@@ -166,7 +166,9 @@ def test_every_page_and_every_connection_is_read(api: Airweave, tmp_path: Path) 
     records = registry.list_records()
     assert len(records) == 205  # the one deleted between list and read is left out
     lists = [p for m, p in api.requests if m == "GET" and p == "/source-connections"]
-    assert len(lists) == 4  # 100, 100, 6, then an empty page
+    # The server answers at most 3 of the 100 asked for: 69 pages from skip=0, 3, 6, ...
+    # (the next skip counts what came back), then an empty one.
+    assert len(lists) == 70
     assert 1 < api.max_in_flight <= 16
 
 

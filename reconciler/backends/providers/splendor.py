@@ -78,8 +78,8 @@ class SplendorRegistry(Provider):
     def observe_all(self) -> list[Observed]:
         what = "listing sources"
 
-        def page(number: int) -> list[dict[str, Any]]:
-            params = {"limit": PAGE, "offset": number * PAGE}
+        def page(offset: int) -> list[dict[str, Any]]:
+            params = {"limit": PAGE, "offset": offset}
             body = self.api.json("GET", PATH, what=what, params=params)
             if not isinstance(body, list):
                 raise RegistryError(f"{what}: unexpected answer from {self.display_url}")
