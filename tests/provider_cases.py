@@ -80,7 +80,8 @@ tags: [crm]
         "events.yaml": """\
 name: events
 source_type: streamkap/mongodb
-connection: {mongodb.connection.string.user.defined: mongodb-internal}
+# A connection string carries credentials: a secret by name, so a reference.
+connection: {mongodb.connection.string.user.defined: "${env:EVENTS_MONGODB_URI}"}
 """,
     },
     start=lambda: Streamkap.running(token=TOKEN),
@@ -99,6 +100,7 @@ connection: {mongodb.connection.string.user.defined: mongodb-internal}
         s.by_name("customers")["config"]["database.include.list.user.defined"] == "crm,billing"
     ),
     rotate_action="update",
+    env={"EVENTS_MONGODB_URI": "mongodb://events:ev-Secret-5a2e@mongodb-internal/events"},
 )
 
 

@@ -115,8 +115,8 @@ def test_moving_to_another_collection_replaces_the_connection(api: Airweave, cli
         ),
         (
             "config: {repo_name: company/docs, branch: main}",
-            "config: {repo_name: company/docs, token: '${env:X}'}",
-            "connection.config.token holds a secret reference inside a nested value",
+            "config: {repo_name: company/docs, branch: '${env:X}'}",
+            "connection.config.branch holds a secret reference inside a nested value",
         ),
     ],
 )

@@ -85,8 +85,8 @@ def test_a_configuration_change_provisions_again_and_tags_write_nothing(
         ),
         (
             "account_id: acct_1",
-            "account_id: acct_1\n  nested: {token: '${env:X}'}",
-            "connection.nested.token holds a secret reference inside a nested value",
+            "account_id: acct_1\n  nested: {region: '${env:X}'}",
+            "connection.nested.region holds a secret reference inside a nested value",
         ),
     ],
 )
