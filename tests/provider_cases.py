@@ -275,7 +275,8 @@ connection:
 
 
 def _splendor_sources(server: Splendor) -> None:
-    """Splendor's API cannot create sources: they are made in its console first."""
+    """Sources made in Splendor's console first (the manifests carry no creation fields):
+    the first apply provisions them."""
     for key, provider in (("orders", "stripe"), ("customers", "hubspot"), ("events", "github")):
         server.console(key, provider)
 
@@ -283,7 +284,9 @@ def _splendor_sources(server: Splendor) -> None:
 def _splendor_drift(server: Splendor, name: str) -> str:
     """All a source shows is whether it is provisioned (its configuration is never
     returned): deprovisioned in the console, it is deleted outside git."""
-    server.by_key(name)["airbyte"] = None
+    entry = server.by_key(name)
+    entry["provisioned"] = False
+    entry["airbyte"].update(airbyte_source_id=None, connection_status="pending")
     return "deleted outside git"
 
 

@@ -78,6 +78,7 @@ SENSITIVE: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
             "credentials_json",
             "service_account_info",
             "tunnel_method.ssh_key",
+            "source.external_id",
         ),
     ),
 }
