@@ -201,9 +201,7 @@ connection:
 """
 
 
-def test_a_source_that_does_not_exist_is_created_then_provisioned(
-    api: Splendor, cli: Any
-) -> None:
+def test_a_source_that_does_not_exist_is_created_then_provisioned(api: Splendor, cli: Any) -> None:
     """The documented create (POST /v1/admin/airbyte-sources) from the `source.*` fields;
     its answer already carries an `airbyte` object, and only provisioning makes it a
     record."""
