@@ -46,7 +46,13 @@ class Streamkap(FakeServer):
         self.sources: dict[str, dict[str, Any]] = {}
         self.start_after = 1  # reads of a source before its connector leaves Pending
         self.broken: set[str] = set()  # names whose connector ends Broken
-        self.defaults: dict[str, Any] = {}  # properties the server adds to every config
+        # Properties the server fills in when a config leaves them out, and echoes back (the
+        # defaults the Streamkap Terraform provider documents for its connectors).
+        self.defaults: dict[str, Any] = {
+            "slot.name": "streamkap_pgoutput_slot",
+            "publication.name": "streamkap_pub",
+            "heartbeat.enabled": True,
+        }
         self.mask = False  # secrets shown as "********" instead of left out
         self.max_page_size = 7  # the server's cap on page_size: lists always cross pages
 

@@ -56,7 +56,7 @@ def test_create_waits_for_the_connector_and_logs_it(
         "connector": "postgresql",
         "desired_state": "Active",
         "created_from": "api",
-        "config": PG,
+        "config": {**api.defaults, **PG},  # the server fills in its defaults
     }
     assert source["connector_status"] == "Active"
     assert clock.sleeps == [0.25, 0.5]  # polls 1 and 2 saw Pending; no sleep before the first
@@ -124,7 +124,8 @@ def test_an_unowned_source_shows_what_the_api_shows(api: Streamkap, connect: Any
         "streamkap/postgresql",
         None,
     )
-    assert record.connection == {"database.hostname": "h"}  # a masked secret is left out
+    # What the API shows, server defaults included; a masked secret is left out.
+    assert record.connection == {**api.defaults, "database.hostname": "h"}
 
 
 def test_every_page_is_read(api: Streamkap, connect: Any) -> None:
