@@ -34,6 +34,8 @@ SOURCES = {
     "stripe": ("Stripe", ("api_key",)),
 }
 ORG = "123e4567-e89b-12d3-a456-426614174000"
+# Config fields a source fills in when left out, echoed back on every read.
+CONFIG_DEFAULTS = {"github": {"branch": "main"}}
 _ITEM = re.compile(r"^/source-connections/([^/]+)$")
 
 
@@ -132,7 +134,7 @@ class Airweave(FakeServer):
             "modified_at": now,
             "auth": {"method": "direct", "authenticated": True, "authenticated_at": now},
             "description": body.get("description"),
-            "config": body.get("config"),
+            "config": _config(body["short_name"], body.get("config")),
             "schedule": _schedule(body.get("schedule")),
             "sync": {"total_runs": 0, "successful_runs": 0, "failed_runs": 0, "last_job": None},
             "entities": {"total_entities": 0, "by_type": {}},
@@ -150,9 +152,11 @@ class Airweave(FakeServer):
         problems = _invalid(body, create=False)
         if problems:
             return 422, {"detail": problems}
-        for key in ("name", "description", "config"):
+        for key in ("name", "description"):
             if key in body and body[key] is not None:
                 found[key] = body[key]
+        if body.get("config") is not None:  # replaced whole, the source's defaults filled in
+            found["config"] = _config(found["short_name"], body["config"])
         if body.get("schedule") is not None:
             found["schedule"] = _schedule(body["schedule"])
         credentials = (body.get("authentication") or {}).get("credentials")
@@ -160,6 +164,13 @@ class Airweave(FakeServer):
             found["credentials"] = credentials
         found["modified_at"] = _now()
         return 200, _shown(found)
+
+
+def _config(short_name: str, config: Any) -> dict[str, Any] | None:
+    defaults = CONFIG_DEFAULTS.get(short_name, {})
+    if config is None and not defaults:
+        return None
+    return {**defaults, **(config or {})}
 
 
 def _schedule(schedule: Any) -> dict[str, Any] | None:

@@ -190,3 +190,22 @@ def test_credentials_are_never_read_back(api: Airweave, tmp_path: Path) -> None:
     }
     with pytest.raises(RegistryError, match=r"HTTP 422 .*: name: String should have at least 4"):
         registry.apply(Writes(creates=[new("x", "airweave/github", sent)]), run())
+
+
+def test_server_defaults_in_a_config_replaced_whole_are_never_a_diff(
+    api: Airweave, cli: Any
+) -> None:
+    """Airweave fills in a source's config defaults (GitHub's branch) and replaces the whole
+    config on PATCH: a default the manifest never set is neither a diff nor sent."""
+    edit(
+        cli, "config: {repo_name: company/docs, branch: main}", "config: {repo_name: company/docs}"
+    )
+    assert cli().exit_code == 0
+    assert api.by_name("support-docs")["config"] == {"branch": "main", "repo_name": "company/docs"}
+    assert cli("--dry-run").stdout.startswith("No changes.")
+    edit(cli, "config: {repo_name: company/docs}", "config: {repo_name: company/wiki}")
+    assert cli().exit_code == 0
+    method, body = api.bodies[-1]
+    assert method == "PATCH" and body["config"] == {"repo_name": "company/wiki"}
+    assert api.by_name("support-docs")["config"] == {"branch": "main", "repo_name": "company/wiki"}
+    assert cli("--dry-run").stdout.startswith("No changes.")
