@@ -172,3 +172,19 @@ def test_bad_urls_are_one_line(url: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(RegistryError) as caught:
         open_registry(url, writable=False)
     assert message in str(caught.value)
+
+
+def test_a_source_gone_answers_an_empty_envelope_and_is_not_overwritten(
+    api: Streamkap, connect: Any
+) -> None:
+    """GET /sources/{id} of a deleted source answers 200 with an empty `result` (as the
+    Streamkap Terraform provider reads it), which means gone, not an unreadable answer."""
+    registry = connect()
+    registry.init()
+    registry.apply(Writes(creates=[new("orders", "streamkap/postgresql", PG)]), run())
+    (record,) = registry.list_records()
+    del api.sources[record.id]
+    update = RecordUpdate(new("orders", "streamkap/postgresql", PG, id=record.id), record.version)
+    with pytest.raises(StaleRecordError, match=r"is no longer in the registry"):
+        registry.apply(Writes(updates=[update]), run())
+    assert api.count("PUT", f"/sources/{record.id}") == 0
