@@ -7,7 +7,8 @@ match any auth scheme"; GitHub's required `replication_config.repositories`, 422
 (`{"data": [...]}` for one workspace, by name or id; 404 for an unknown one; optional
 definition_id filter), get, and delete (202 with a job id; the connector stays listed for
 `delete_after` list reads, then is gone). Errors use the seed's envelope
-`{"message", "errors": [{field, message, error_code}]}`. With `page_size` set, the list is
+`{"message", "errors": [{field, message, error_code}]}`; a create body with a property the
+API does not know is a 422 (the seed: "unknown property"). With `page_size` set, the list is
 paged through a `next` link (the seed shows none; the client follows one if sent).
 """
 
@@ -35,6 +36,16 @@ DEFINITIONS = {
 WORKSPACES = {"default": "0b3a5f9e-0000-4000-8000-000000000001"}
 _ITEM = re.compile(r"^/api/v1/integrations/connectors/([^/]+)$")
 IDENTIFIERS = ("connector_type", "definition_id", "source_template_id")
+# The create body's properties (seed 003; airbytehq/airbyte-agent-sdk cloud_utils/client.py
+# create_source): anything else is a 422, as the seed says of an unknown property.
+BODY = {
+    *IDENTIFIERS,
+    "workspace_name",
+    "name",
+    "credentials",
+    "replication_config",
+    "server_side_oauth_secret_id",
+}
 
 
 def _now() -> str:
@@ -145,6 +156,9 @@ class AirbyteAgents(FakeServer):
     def _create(self, body: Any) -> Reply:
         if not isinstance(body, dict):
             return _error(422, "Input should be a valid dictionary")
+        unknown = sorted(set(body) - BODY)
+        if unknown:
+            return _error(422, f"Extra inputs are not permitted: {unknown[0]}", unknown[0])
         given = [k for k in IDENTIFIERS if body.get(k)]
         if not given:
             return _error(

@@ -5,8 +5,14 @@ their limits (name 4-42, description <= 255), the SourceConnection it returns (i
 organization_id, name defaulting to "{Source Name} Connection", auth, schedule with
 next_run, sync, entities, federated_search), and FastAPI's 422 `{"detail": [...]}`. The
 endpoints the seed's reference lists beside it (list with skip/limit, get, PATCH, delete)
-follow Airweave's published shapes. Credentials are stored and never returned; a source
-in `reauth` comes back as needs_reauth with an error_message.
+follow Airweave's published shapes (airweave-ai/python-sdk source_connections/raw_client.py;
+airweave-ai/airweave backend/airweave/schemas/source_connection.py): the list is a bare
+array of light items, paged by skip/limit, and the server caps `limit` at `max_limit`
+(small, so every test crosses pages); a schedule comes back with the server's defaults
+(`continuous`, `cursor_field`, `cursor_value`, `next_run`); unknown body properties are
+ignored (pydantic's default: the models do not forbid extras); DELETE answers the deleted
+connection. Credentials are stored and never returned; a source in `reauth` comes back as
+needs_reauth with an error_message.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ SOURCES = {
     "stripe": ("Stripe", ("api_key",)),
 }
 ORG = "123e4567-e89b-12d3-a456-426614174000"
+# Config fields a source fills in when left out, echoed back on every read.
+CONFIG_DEFAULTS = {"github": {"branch": "main"}}
 _ITEM = re.compile(r"^/source-connections/([^/]+)$")
 
 
@@ -43,6 +51,7 @@ class Airweave(FakeServer):
         self.connections: dict[str, dict[str, Any]] = {}
         self.reauth: set[str] = set()  # names that come back as needs_reauth
         self.bodies: list[tuple[str, Any]] = []  # (method, body) of every POST and PATCH
+        self.max_limit = 3  # the most connections one list page answers
 
     # -- what a person does in the Airweave UI --------------------------------------------
     def add(self, name: str, short_name: str = "github", **fields: Any) -> dict[str, Any]:
@@ -74,7 +83,8 @@ class Airweave(FakeServer):
                 if not 1 <= limit <= 1000:
                     return 422, _detail("query", "limit", "Input should be between 1 and 1000")
                 with self._lock:
-                    listed = list(self.connections.values())[skip : skip + limit]
+                    every = list(self.connections.values())
+                listed = every[skip : skip + min(limit, self.max_limit)]
                 return 200, [_light(c) for c in listed]
             if request.method == "POST":
                 try:
@@ -124,7 +134,7 @@ class Airweave(FakeServer):
             "modified_at": now,
             "auth": {"method": "direct", "authenticated": True, "authenticated_at": now},
             "description": body.get("description"),
-            "config": body.get("config"),
+            "config": _config(body["short_name"], body.get("config")),
             "schedule": _schedule(body.get("schedule")),
             "sync": {"total_runs": 0, "successful_runs": 0, "failed_runs": 0, "last_job": None},
             "entities": {"total_entities": 0, "by_type": {}},
@@ -142,9 +152,11 @@ class Airweave(FakeServer):
         problems = _invalid(body, create=False)
         if problems:
             return 422, {"detail": problems}
-        for key in ("name", "description", "config"):
+        for key in ("name", "description"):
             if key in body and body[key] is not None:
                 found[key] = body[key]
+        if body.get("config") is not None:  # replaced whole, the source's defaults filled in
+            found["config"] = _config(found["short_name"], body["config"])
         if body.get("schedule") is not None:
             found["schedule"] = _schedule(body["schedule"])
         credentials = (body.get("authentication") or {}).get("credentials")
@@ -154,10 +166,23 @@ class Airweave(FakeServer):
         return 200, _shown(found)
 
 
+def _config(short_name: str, config: Any) -> dict[str, Any] | None:
+    defaults = CONFIG_DEFAULTS.get(short_name, {})
+    if config is None and not defaults:
+        return None
+    return {**defaults, **(config or {})}
+
+
 def _schedule(schedule: Any) -> dict[str, Any] | None:
     if not schedule or schedule.get("cron") is None:
         return None
-    return {"cron": schedule["cron"], "next_run": "2024-03-15T18:00:00Z"}
+    return {
+        "cron": schedule["cron"],
+        "next_run": "2024-03-15T18:00:00Z",
+        "continuous": bool(schedule.get("continuous", False)),
+        "cursor_field": schedule.get("cursor_field"),
+        "cursor_value": None,
+    }
 
 
 def _shown(connection: dict[str, Any]) -> dict[str, Any]:

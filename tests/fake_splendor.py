@@ -1,13 +1,17 @@
-"""A contract-faithful Splendor API on 127.0.0.1 (shared/seeds/000), in memory.
+"""A contract-faithful Splendor API on 127.0.0.1 (shared/seeds/000 and Splendor's API
+reference, docs.withsplendor.com/api-reference/connectors-&-airbyte/...), in memory.
 
-The documented endpoint, POST /v1/admin/airbyte-sources/{source_id}/provision: bearer
-token, the required `x-splendor-tenant-id` header (FastAPI's 422 when missing), an integer
-source_id, the `source_configuration` body, and the `{airbyte, source}` answer with every
-field of AirbyteRefItem and SourceItem. Beside it, what the provider assumes: the list
-(`?limit=&offset=`, an array of that shape, `airbyte` null while unprovisioned) and GET of
-one source. Provisioning is asynchronous: the statuses are pending until `ready_after`
-reads of the source, then active/ready, or `credential_status: invalid` for the source keys
-in `failing`. Sources themselves are made in the "console" (`console()`), as in Splendor.
+Documented: POST /v1/admin/airbyte-sources (create an Airbyte source: its required fields
+and their lengths, the `{airbyte, connector, source}` answer) and POST
+/v1/admin/airbyte-sources/{source_id}/provision (`source_configuration`, the `{airbyte,
+source}` answer); bearer token, the required `x-splendor-tenant-id` header (FastAPI's 422
+when missing), integer source ids. A created source already carries its `airbyte` object,
+with no Airbyte source and every status `pending`, before it is provisioned. Beside them,
+what the provider assumes: the list (`?limit=&offset=`, an array of `{source, airbyte}`;
+the server caps `limit` at `max_limit`, small so every test crosses pages) and GET of one
+source. Provisioning is asynchronous: the statuses are pending until `ready_after` reads of
+the source, then active/ready, or `credential_status: invalid` for the source keys in
+`failing`. `console()` makes a source as a person does in Splendor.
 """
 
 from __future__ import annotations
@@ -25,6 +29,17 @@ PROVIDERS = {
     "hubspot": ("HubSpot", ("client_secret",)),
     "github": ("GitHub", ("personal_access_token",)),
 }
+# The create body's required fields and their lengths (Splendor's API reference).
+CREATE = {
+    "bucket": 255,
+    "connector_key": 128,
+    "connector_name": 255,
+    "dataset_id": 128,
+    "iam_role_arn": 2048,
+    "provider_key": 64,
+    "source_key": 128,
+    "source_name": 255,
+}
 _ITEM = re.compile(r"^/v1/admin/airbyte-sources/([^/]+)(/provision)?$")
 
 
@@ -41,35 +56,96 @@ class Splendor(FakeServer):
         self.ready_after = 1  # reads of a source before provisioning is done
         self.failing: set[str] = set()  # source keys whose credentials turn out invalid
         self.provisions: list[tuple[int, str | None, Any]] = []  # (source_id, tenant, body)
+        self.creates: list[Any] = []  # the body of every POST /v1/admin/airbyte-sources
+        self.max_limit = 40  # the most sources one list page answers
 
     # -- what a person does in the Splendor console ---------------------------------------
     def console(self, source_key: str, provider_key: str = "stripe") -> dict[str, Any]:
         """A source made in Splendor, not provisioned yet."""
-        source_id = max(self.sources, default=11) + 1
+        status, body = self._create(
+            {
+                "bucket": f"{self.tenant}-{source_key}",
+                "connector_key": provider_key,
+                "connector_name": PROVIDERS[provider_key][0],
+                "dataset_id": source_key,
+                "iam_role_arn": f"arn:aws:iam::123456789012:role/{self.tenant}-splendor",
+                "provider_key": provider_key,
+                "source_key": source_key,
+                "source_name": source_key.replace("-", " ").title(),
+            }
+        )
+        assert status == 200, body
+        return self.sources[body["source"]["source_id"]]
+
+    def _create(self, body: Any) -> Reply:
+        if not isinstance(body, dict):
+            return 422, _missing("body", "Input should be a valid dictionary")
+        for key, longest in CREATE.items():
+            value = body.get(key)
+            if not isinstance(value, str) or not 1 <= len(value) <= longest:
+                return 422, _missing(key, f"String should have 1 to {longest} characters")
+        if body.get("schedule_type", "manual") not in ("manual", "cron"):
+            return 422, _missing("schedule_type", "Input should be 'manual' or 'cron'")
+        provider_key = body["provider_key"]
+        if provider_key not in PROVIDERS:
+            return 400, {"detail": f"Unknown provider '{provider_key}'"}
+        source_key = body["source_key"]
+        if any(e["source"]["source_key"] == source_key for e in self.sources.values()):
+            return 409, {"detail": f"A source with source_key '{source_key}' already exists"}
+        with self._lock:
+            source_id = max(self.sources, default=11) + 1
+            connector_id = source_id + 100
         now = _now()
         entry = {
             "provider_key": provider_key,
             "configuration": None,
             "reads": 0,
-            "airbyte": None,
-            "source": {
-                "bucket": f"{self.tenant}-{source_key}",
-                "connector_id": None,
+            "provisioned": False,
+            "airbyte": {
+                "airbyte_connection_id": None,
+                "airbyte_destination_id": None,
+                "airbyte_source_definition_id": f"def_{provider_key}",
+                "airbyte_source_definition_name": PROVIDERS[provider_key][0],
+                "airbyte_source_id": None,
+                "connection_status": "pending",
+                "credential_status": "pending",
+                "cron_expression": body.get("cron_expression"),
+                "destination_status": "pending",
+                "oauth_mode": "airbyte",
+                "provider_key": provider_key,
+                "schedule_type": body.get("schedule_type", "manual"),
+                "source_id": source_id,
+                "stream_config": {"streams": list(body.get("streams") or [])},
+            },
+            "connector": {
+                "config": {},
+                "connector_id": connector_id,
+                "connector_key": body["connector_key"],
+                "connector_type": "airbyte",
                 "created_at": now,
-                "dataset_id": source_key,
                 "enabled": True,
+                "name": body["connector_name"],
+                "tenant_id": self.tenant,
+                "updated_at": now,
+            },
+            "source": {
+                "bucket": body["bucket"],
+                "connector_id": connector_id,
+                "created_at": now,
+                "dataset_id": body["dataset_id"],
+                "enabled": body.get("enabled", True),
                 "external_id_configured": False,
                 "format": "jsonl",
-                "iam_role_arn": f"arn:aws:iam::123456789012:role/{self.tenant}-splendor",
+                "iam_role_arn": body["iam_role_arn"],
                 "ingest_token_configured": True,
                 "ingest_token_created_at": now,
                 "ingest_token_last_used_at": None,
                 "ingest_token_revoked_at": None,
                 "intake_role_arn": None,
-                "name": source_key.replace("-", " ").title(),
-                "parse_config": {},
-                "prefix": "",
-                "retention_days": None,
+                "name": body["source_name"],
+                "parse_config": body.get("parse_config") or {},
+                "prefix": body.get("prefix") or "",
+                "retention_days": body.get("retention_days"),
                 "search_config": {"text_fields": []},
                 "semantic_config": {
                     "document_embeddings": {"fields": []},
@@ -77,14 +153,15 @@ class Splendor(FakeServer):
                 },
                 "source_id": source_id,
                 "source_key": source_key,
-                "source_type": "hosted",
+                "source_type": "airbyte",
                 "tenant_id": self.tenant,
-                "transform_config": {},
+                "transform_config": body.get("transform_config") or {},
                 "updated_at": now,
             },
         }
-        self.sources[source_id] = entry
-        return entry
+        with self._lock:
+            self.sources[source_id] = entry
+        return 200, copy.deepcopy({k: entry[k] for k in ("airbyte", "connector", "source")})
 
     def add(self, source_key: str, provider_key: str = "stripe") -> dict[str, Any]:
         """A source made and provisioned in the console, behind the reconciler's back."""
@@ -101,7 +178,7 @@ class Splendor(FakeServer):
         return entry
 
     def names(self) -> list[str]:
-        return sorted(e["source"]["source_key"] for e in self.sources.values() if e["airbyte"])
+        return sorted(e["source"]["source_key"] for e in self.sources.values() if e["provisioned"])
 
     # -- the API ---------------------------------------------------------------------------
     def route(self, request: Request) -> Reply:
@@ -121,9 +198,16 @@ class Splendor(FakeServer):
         if tenant != self.tenant:
             return 403, {"detail": f"No access to tenant '{tenant}'"}
         if request.path == "/v1/admin/airbyte-sources":
+            if request.method == "POST":
+                try:
+                    body = request.json()
+                except ValueError:
+                    return 422, _missing("body", "Invalid JSON")
+                self.creates.append(body)
+                return self._create(body)
             if request.method != "GET":
                 return 405, {"detail": "Method Not Allowed"}
-            limit = int(request.query.get("limit", 50))
+            limit = min(int(request.query.get("limit", 50)), self.max_limit)
             offset = int(request.query.get("offset", 0))
             with self._lock:
                 listed = sorted(self.sources)[offset : offset + limit]
@@ -178,28 +262,22 @@ class Splendor(FakeServer):
         source_id = entry["source"]["source_id"]
         entry["configuration"] = config
         entry["reads"] = 0
+        entry["provisioned"] = True
         entry["airbyte"] = {
+            **(entry["airbyte"] or {}),
             "airbyte_connection_id": f"conn_{source_id}",
             "airbyte_destination_id": f"dst_{source_id}",
-            "airbyte_source_definition_id": f"def_{provider}",
-            "airbyte_source_definition_name": PROVIDERS[provider][0],
             "airbyte_source_id": f"airbyte_src_{source_id}",
             "connection_status": "pending",
             "credential_status": "pending",
-            "cron_expression": None,
             "destination_status": "provisioning",
-            "oauth_mode": "airbyte",
-            "provider_key": provider,
-            "schedule_type": "manual",
-            "source_id": source_id,
-            "stream_config": {"streams": []},
         }
         entry["source"]["updated_at"] = _now()
         return 200, self._shown(entry)
 
     def _advance(self, entry: dict[str, Any]) -> None:
         airbyte = entry["airbyte"]
-        if airbyte is None or airbyte["connection_status"] != "pending":
+        if not entry["provisioned"] or airbyte is None or airbyte["connection_status"] != "pending":
             return
         if entry["reads"] >= self.ready_after:
             if entry["source"]["source_key"] in self.failing:
@@ -214,3 +292,7 @@ class Splendor(FakeServer):
     @staticmethod
     def _shown(entry: dict[str, Any]) -> dict[str, Any]:
         return copy.deepcopy({"airbyte": entry["airbyte"], "source": entry["source"]})
+
+
+def _missing(field: str, msg: str) -> dict[str, Any]:
+    return {"detail": [{"loc": ["body", field], "msg": msg, "type": "value_error"}]}

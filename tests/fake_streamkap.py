@@ -2,11 +2,14 @@
 
 POST /sources as the seed documents it: the body (name, connector, config, created_from,
 desired_state, their enums), the Source it returns, `secret_returned` (secret properties
-are left out unless true), and FastAPI's `{"detail": ...}` errors. Where the seed is silent
-it does what the provider assumes (GET /sources paged by page/limit, GET/PUT/DELETE
-/sources/{id}), so a wrong assumption shows up as a mismatch in one place. Connectors start
-asynchronously: `connector_status` is Pending until `start_after` reads, then the desired
-state, or Broken for the names in `broken`.
+are left out unless true), and FastAPI's `{"detail": ...}` errors. GET /sources pages as
+Streamkap's API does (`page` from 1, `page_size`, capped by the server at `max_page_size`,
+small by default so every test crosses pages) and answers an envelope `{"result": [...],
+"total", "page", "page_size", "has_next"}`; GET /sources/{id} answers the same envelope with
+one source (an empty `result` when there is none), as the Streamkap Terraform provider reads
+it (internal/api/source.go, GetSourceResponse). PUT/DELETE /sources/{id} as that provider
+calls them. Connectors start asynchronously: `connector_status` is Pending until
+`start_after` reads, then the desired state, or Broken for the names in `broken`.
 """
 
 from __future__ import annotations
@@ -43,8 +46,15 @@ class Streamkap(FakeServer):
         self.sources: dict[str, dict[str, Any]] = {}
         self.start_after = 1  # reads of a source before its connector leaves Pending
         self.broken: set[str] = set()  # names whose connector ends Broken
-        self.defaults: dict[str, Any] = {}  # properties the server adds to every config
+        # Properties the server fills in when a config leaves them out, and echoes back (the
+        # defaults the Streamkap Terraform provider documents for its connectors).
+        self.defaults: dict[str, Any] = {
+            "slot.name": "streamkap_pgoutput_slot",
+            "publication.name": "streamkap_pub",
+            "heartbeat.enabled": True,
+        }
         self.mask = False  # secrets shown as "********" instead of left out
+        self.max_page_size = 7  # the server's cap on page_size: lists always cross pages
 
     # -- what a person does in the Streamkap console -------------------------------------
     def add(self, name: str, connector: str = "postgresql", **config: Any) -> dict[str, Any]:
@@ -76,14 +86,19 @@ class Streamkap(FakeServer):
                 status, out = self._create(body)
                 return status, self._shown(out, secrets) if status == 200 else out
             if request.method == "GET":
-                page, limit = int(request.query.get("page", 1)), int(request.query.get("limit", 20))
+                page = int(request.query.get("page", 1))
+                size = min(int(request.query.get("page_size", 10)), self.max_page_size)
                 with self._lock:
-                    listed = list(self.sources.values())[(page - 1) * limit : page * limit]
-                return 200, [self._shown(s, secrets) for s in listed]
+                    every = list(self.sources.values())
+                listed = every[(page - 1) * size : page * size]
+                shown = [self._shown(s, secrets) for s in listed]
+                return 200, _envelope(shown, len(every), page, size)
             return 405, {"detail": "Method Not Allowed"}
         match = _ITEM.match(request.path)
         source = self.sources.get(match.group(1)) if match else None
         if source is None:
+            if match and request.method == "GET":
+                return 200, _envelope([], 0, 1, 1)
             return 404, {"detail": "Source not found"}
         if request.method == "GET":
             source["reads"] += 1
@@ -92,7 +107,7 @@ class Streamkap(FakeServer):
                 source["connector_status"] = "Broken" if broken else source["desired_state"]
                 if broken:
                     source["task_statuses"] = {"0": {"state": "FAILED", "trace": "auth failed"}}
-            return 200, self._shown(source, secrets)
+            return 200, _envelope([self._shown(source, secrets)], 1, 1, 1)
         if request.method == "PUT":
             body = request.json()
             problems = _invalid(body)
@@ -148,6 +163,16 @@ class Streamkap(FakeServer):
                 else:
                     del out["config"][key]
         return out
+
+
+def _envelope(result: list[dict[str, Any]], total: int, page: int, size: int) -> dict[str, Any]:
+    return {
+        "result": result,
+        "total": total,
+        "page": page,
+        "page_size": size,
+        "has_next": page * size < total,
+    }
 
 
 def _invalid(body: Any) -> list[dict[str, Any]]:

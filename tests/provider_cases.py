@@ -80,7 +80,8 @@ tags: [crm]
         "events.yaml": """\
 name: events
 source_type: streamkap/mongodb
-connection: {mongodb.connection.string.user.defined: mongodb-internal}
+# A connection string carries credentials: a secret by name, so a reference.
+connection: {mongodb.connection.string.user.defined: "${env:EVENTS_MONGODB_URI}"}
 """,
     },
     start=lambda: Streamkap.running(token=TOKEN),
@@ -99,6 +100,7 @@ connection: {mongodb.connection.string.user.defined: mongodb-internal}
         s.by_name("customers")["config"]["database.include.list.user.defined"] == "crm,billing"
     ),
     rotate_action="update",
+    env={"EVENTS_MONGODB_URI": "mongodb://events:ev-Secret-5a2e@mongodb-internal/events"},
 )
 
 
@@ -273,7 +275,8 @@ connection:
 
 
 def _splendor_sources(server: Splendor) -> None:
-    """Splendor's API cannot create sources: they are made in its console first."""
+    """Sources made in Splendor's console first (the manifests carry no creation fields):
+    the first apply provisions them."""
     for key, provider in (("orders", "stripe"), ("customers", "hubspot"), ("events", "github")):
         server.console(key, provider)
 
@@ -281,7 +284,9 @@ def _splendor_sources(server: Splendor) -> None:
 def _splendor_drift(server: Splendor, name: str) -> str:
     """All a source shows is whether it is provisioned (its configuration is never
     returned): deprovisioned in the console, it is deleted outside git."""
-    server.by_key(name)["airbyte"] = None
+    entry = server.by_key(name)
+    entry["provisioned"] = False
+    entry["airbyte"].update(airbyte_source_id=None, connection_status="pending")
     return "deleted outside git"
 
 

@@ -115,8 +115,8 @@ def test_moving_to_another_collection_replaces_the_connection(api: Airweave, cli
         ),
         (
             "config: {repo_name: company/docs, branch: main}",
-            "config: {repo_name: company/docs, token: '${env:X}'}",
-            "connection.config.token holds a secret reference inside a nested value",
+            "config: {repo_name: company/docs, branch: '${env:X}'}",
+            "connection.config.branch holds a secret reference inside a nested value",
         ),
     ],
 )
@@ -166,7 +166,9 @@ def test_every_page_and_every_connection_is_read(api: Airweave, tmp_path: Path) 
     records = registry.list_records()
     assert len(records) == 205  # the one deleted between list and read is left out
     lists = [p for m, p in api.requests if m == "GET" and p == "/source-connections"]
-    assert len(lists) == 4  # 100, 100, 6, then an empty page
+    # The server answers at most 3 of the 100 asked for: 69 pages from skip=0, 3, 6, ...
+    # (the next skip counts what came back), then an empty one.
+    assert len(lists) == 70
     assert 1 < api.max_in_flight <= 16
 
 
@@ -188,3 +190,22 @@ def test_credentials_are_never_read_back(api: Airweave, tmp_path: Path) -> None:
     }
     with pytest.raises(RegistryError, match=r"HTTP 422 .*: name: String should have at least 4"):
         registry.apply(Writes(creates=[new("x", "airweave/github", sent)]), run())
+
+
+def test_server_defaults_in_a_config_replaced_whole_are_never_a_diff(
+    api: Airweave, cli: Any
+) -> None:
+    """Airweave fills in a source's config defaults (GitHub's branch) and replaces the whole
+    config on PATCH: a default the manifest never set is neither a diff nor sent."""
+    edit(
+        cli, "config: {repo_name: company/docs, branch: main}", "config: {repo_name: company/docs}"
+    )
+    assert cli().exit_code == 0
+    assert api.by_name("support-docs")["config"] == {"branch": "main", "repo_name": "company/docs"}
+    assert cli("--dry-run").stdout.startswith("No changes.")
+    edit(cli, "config: {repo_name: company/docs}", "config: {repo_name: company/wiki}")
+    assert cli().exit_code == 0
+    method, body = api.bodies[-1]
+    assert method == "PATCH" and body["config"] == {"repo_name": "company/wiki"}
+    assert api.by_name("support-docs")["config"] == {"branch": "main", "repo_name": "company/wiki"}
+    assert cli("--dry-run").stdout.startswith("No changes.")

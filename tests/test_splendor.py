@@ -81,12 +81,13 @@ def test_a_configuration_change_provisions_again_and_tags_write_nothing(
             "name: app-payments",
             "name: app-refunds",
             "app-refunds: no unprovisioned Splendor source with source_key 'app-refunds' in "
-            "tenant 'acme': Splendor's API cannot create sources, create it in Splendor first",
+            "tenant 'acme' to provision; to create one, give connection.source.bucket, "
+            "connection.source.dataset_id, connection.source.iam_role_arn",
         ),
         (
             "account_id: acct_1",
-            "account_id: acct_1\n  nested: {token: '${env:X}'}",
-            "connection.nested.token holds a secret reference inside a nested value",
+            "account_id: acct_1\n  nested: {region: '${env:X}'}",
+            "connection.nested.region holds a secret reference inside a nested value",
         ),
     ],
 )
@@ -107,7 +108,7 @@ def test_another_provider_is_blocked_once_provisioned(api: Splendor, cli: Any) -
     assert blocked.exit_code == 1
     assert (
         "app-payments: source_type cannot change: the Airbyte provider of a Splendor source "
-        "is chosen in Splendor, and the provision API has no field for it"
+        "is chosen when it is created, and the provision API has no field for it"
     ) in blocked.stderr
 
 
@@ -167,8 +168,11 @@ def test_every_page_is_read(api: Splendor, tmp_path: Path) -> None:
         api.add(f"s{i:03d}")
     url = f"splendor+{api.url}?tenant=acme"
     records = open_provider(SplendorRegistry, url, tmp_path, Clock(), token=TOKEN).list_records()
-    assert len(records) == 150  # app-payments is not provisioned: not a record
-    assert api.count("GET", "/v1/admin/airbyte-sources") == 3
+    # app-payments carries its `airbyte` object but is not provisioned: not a record.
+    assert len(records) == 150
+    # 151 sources, 40 a page at most (the server's cap, below the 100 asked for): 4 pages
+    # from offsets 0, 40, 80, 120, then an empty one at 151.
+    assert api.count("GET", "/v1/admin/airbyte-sources") == 5
 
 
 def test_the_tenant_is_required_and_checked(api: Splendor, tmp_path: Path) -> None:
@@ -182,3 +186,50 @@ def test_the_tenant_is_required_and_checked(api: Splendor, tmp_path: Path) -> No
         f"listing sources: HTTP 403 from {url}: the token in SPLENDOR_TOKEN is not allowed to "
         "do this (No access to tenant 'globex')"
     )
+
+
+CREATED = """\
+name: app-refunds
+source_type: splendor/stripe
+connection:
+  source.bucket: acme-connectors
+  source.dataset_id: refunds
+  source.iam_role_arn: arn:aws:iam::123456789012:role/acme-splendor
+  source.streams: [refunds]
+  account_id: acct_9
+  client_secret: ${env:ORDERS_DB_PASSWORD}
+"""
+
+
+def test_a_source_that_does_not_exist_is_created_then_provisioned(api: Splendor, cli: Any) -> None:
+    """The documented create (POST /v1/admin/airbyte-sources) from the `source.*` fields;
+    its answer already carries an `airbyte` object, and only provisioning makes it a
+    record."""
+    (cli.sources / "payments.yaml").unlink()
+    (cli.sources / "refunds.yaml").write_text(CREATED)
+    assert "+ create app-refunds (splendor/stripe)" in cli("--dry-run").stdout
+    applied = cli()
+    assert applied.exit_code == 0, applied.output
+    assert api.creates == [
+        {
+            "provider_key": "stripe",
+            "connector_key": "stripe",
+            "connector_name": "stripe",
+            "source_key": "app-refunds",
+            "source_name": "app-refunds",
+            "bucket": "acme-connectors",
+            "dataset_id": "refunds",
+            "iam_role_arn": "arn:aws:iam::123456789012:role/acme-splendor",
+            "streams": ["refunds"],
+        }
+    ]
+    ((source_id, _, body),) = api.provisions
+    assert source_id == api.by_key("app-refunds")["source"]["source_id"]
+    assert body == {"source_configuration": {"account_id": "acct_9", "client_secret": CANARY}}
+    assert cli("--dry-run").stdout.startswith("No changes.")
+    cli.edit("refunds.yaml", "dataset_id: refunds", "dataset_id: refunds-v2")
+    blocked = cli("--dry-run")
+    assert (
+        "app-refunds: connection.source.dataset_id cannot change: Splendor's API documents "
+        "no update of a source's creation fields"
+    ) in blocked.output

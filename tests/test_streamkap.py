@@ -56,7 +56,7 @@ def test_create_waits_for_the_connector_and_logs_it(
         "connector": "postgresql",
         "desired_state": "Active",
         "created_from": "api",
-        "config": PG,
+        "config": {**api.defaults, **PG},  # the server fills in its defaults
     }
     assert source["connector_status"] == "Active"
     assert clock.sleeps == [0.25, 0.5]  # polls 1 and 2 saw Pending; no sleep before the first
@@ -124,7 +124,8 @@ def test_an_unowned_source_shows_what_the_api_shows(api: Streamkap, connect: Any
         "streamkap/postgresql",
         None,
     )
-    assert record.connection == {"database.hostname": "h"}  # a masked secret is left out
+    # What the API shows, server defaults included; a masked secret is left out.
+    assert record.connection == {**api.defaults, "database.hostname": "h"}
 
 
 def test_every_page_is_read(api: Streamkap, connect: Any) -> None:
@@ -132,7 +133,8 @@ def test_every_page_is_read(api: Streamkap, connect: Any) -> None:
         api.add(f"s{i:03d}")
     records = connect().list_records()
     assert len(records) == 205
-    assert api.count("GET", "/sources") == 4  # pages of 100, 100, 5, then an empty one
+    # The server caps page_size at 7: 30 pages, the last with has_next false, no extra call.
+    assert api.count("GET", "/sources") == 30
 
 
 def test_a_source_changed_since_it_was_read_is_not_overwritten(
@@ -172,3 +174,19 @@ def test_bad_urls_are_one_line(url: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(RegistryError) as caught:
         open_registry(url, writable=False)
     assert message in str(caught.value)
+
+
+def test_a_source_gone_answers_an_empty_envelope_and_is_not_overwritten(
+    api: Streamkap, connect: Any
+) -> None:
+    """GET /sources/{id} of a deleted source answers 200 with an empty `result` (as the
+    Streamkap Terraform provider reads it), which means gone, not an unreadable answer."""
+    registry = connect()
+    registry.init()
+    registry.apply(Writes(creates=[new("orders", "streamkap/postgresql", PG)]), run())
+    (record,) = registry.list_records()
+    del api.sources[record.id]
+    update = RecordUpdate(new("orders", "streamkap/postgresql", PG, id=record.id), record.version)
+    with pytest.raises(StaleRecordError, match=r"is no longer in the registry"):
+        registry.apply(Writes(updates=[update]), run())
+    assert api.count("PUT", f"/sources/{record.id}") == 0

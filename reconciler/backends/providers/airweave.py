@@ -61,11 +61,9 @@ class AirweaveRegistry(Provider):
 
     # -- reading -------------------------------------------------------------------------
     def observe_all(self) -> list[Observed]:
-        def page(number: int) -> list[dict[str, Any]]:
+        def page(offset: int) -> list[dict[str, Any]]:
             what = "listing source connections"
-            body = self.api.json(
-                "GET", PATH, what=what, params={"skip": number * PAGE, "limit": PAGE}
-            )
+            body = self.api.json("GET", PATH, what=what, params={"skip": offset, "limit": PAGE})
             if not isinstance(body, list):
                 raise RegistryError(f"{what}: unexpected answer from {self.display_url}")
             return body

@@ -1,24 +1,28 @@
 """Splendor (`splendor+https://HOST?tenant=TENANT`): Airbyte-backed sources, bearer token in
 SPLENDOR_TOKEN, the tenant sent as `x-splendor-tenant-id`.
 
-shared/seeds/000 documents one endpoint, POST /v1/admin/airbyte-sources/{source_id}/provision
-with `source_configuration`, answering the source (`SourceItem`) and its Airbyte side
-(`AirbyteRefItem`). So a record here is a Splendor source that has been provisioned: its
-name is the source's `source_key`, its type `splendor/PROVIDER_KEY` (the Airbyte provider),
-its connection the `source_configuration`, which the API never returns (write-only: compared
-with what was last applied, secrets by fingerprint).
+Splendor's API reference documents creating an Airbyte source (POST
+/v1/admin/airbyte-sources: bucket, connector_key, connector_name, dataset_id, iam_role_arn,
+provider_key, source_key, source_name; the answer is `{airbyte, connector, source}`) and
+provisioning it (shared/seeds/000, POST /v1/admin/airbyte-sources/{source_id}/provision
+with `source_configuration`). A record here is a provisioned Airbyte source: its name is the
+`source_key`, its type `splendor/PROVIDER_KEY`, its connection the `source_configuration`
+(never returned: write-only, compared with what was last applied, secrets by fingerprint)
+plus the creation fields as `source.FIELD` keys.
 
-A careful client builds on that one endpoint and guesses as little as it can:
-
-- Reading needs a list, which the seed does not show: GET /v1/admin/airbyte-sources?limit=
-  &offset= is assumed (the collection of the documented path; an array of the provision
-  answer's `{source, airbyte}` shape, `airbyte` null while unprovisioned; an empty page ends
-  it), and GET /v1/admin/airbyte-sources/{source_id} for one source.
-- The API cannot create a source: "create" provisions the existing unprovisioned source
-  with that source_key, and the plan blocks a manifest for which there is none.
-- Changing the configuration provisions again (in place). The provider is chosen in
-  Splendor (the provision body has no field for it), so a different type is blocked.
-- There is no way to deprovision or delete: --prune is blocked with why.
+- A created source already carries its `airbyte` object before it is provisioned: it is
+  provisioned once it has an Airbyte source (`airbyte_source_id`), assumed, as nothing
+  public says which status marks it.
+- Reading needs a list with the Airbyte side: GET /v1/admin/airbyte-sources?limit=&offset=
+  is assumed (an array of `{source, airbyte}`; an empty page ends it), and GET
+  /v1/admin/airbyte-sources/{source_id} for one source. (The documented GET
+  /v1/admin/sources lists sources without their Airbyte side.)
+- "create" provisions the unprovisioned source with that source_key; when there is none,
+  it creates the source from the manifest's `source.*` fields, then provisions it. A
+  manifest with neither is blocked in the plan.
+- Changing the configuration provisions again (in place). The creation fields and the
+  provider cannot change (no documented endpoint does it); there is no way to deprovision
+  or delete: --prune is blocked with why.
 - Provisioning is asynchronous: the apply polls the source until its connection is active
   and its credential and destination ready, and fails on a failed status.
 """
@@ -41,6 +45,10 @@ TOKEN_ENV = "SPLENDOR_TOKEN"
 PATH = "/v1/admin/airbyte-sources"
 PAGE = 100
 _FAILED = frozenset({"failed", "error", "invalid", "revoked", "expired"})
+# Connection keys that are fields of the create request, not of source_configuration.
+SOURCE = "source."
+# The create request's required fields a manifest must give (the others default).
+_CREATE_NEEDS = ("bucket", "dataset_id", "iam_role_arn")
 
 
 class SplendorRegistry(Provider):
@@ -50,8 +58,9 @@ class SplendorRegistry(Provider):
         in_place=("connection",),  # provisioned again
         state_only=("description", "tags"),
         fixed={
-            "source_type": "the Airbyte provider of a Splendor source is chosen in Splendor, "
-            "and the provision API has no field for it",
+            "source_type": "the Airbyte provider of a Splendor source is chosen when it is "
+            "created, and the provision API has no field for it",
+            "connection.source": "Splendor's API documents no update of a source's creation fields",
         },
         no_delete="Splendor's API has no way to deprovision or delete a source; remove it in "
         "Splendor, or keep its manifest",
@@ -78,8 +87,8 @@ class SplendorRegistry(Provider):
     def observe_all(self) -> list[Observed]:
         what = "listing sources"
 
-        def page(number: int) -> list[dict[str, Any]]:
-            params = {"limit": PAGE, "offset": number * PAGE}
+        def page(offset: int) -> list[dict[str, Any]]:
+            params = {"limit": PAGE, "offset": offset}
             body = self.api.json("GET", PATH, what=what, params=params)
             if not isinstance(body, list):
                 raise RegistryError(f"{what}: unexpected answer from {self.display_url}")
@@ -104,10 +113,11 @@ class SplendorRegistry(Provider):
         return self._observed(self.api.body(response, what), what)
 
     def _observed(self, item: Any, what: str) -> Observed | None:
-        """The record of a provisioned source; None for one not provisioned (yet)."""
+        """The record of a provisioned source; None for one not provisioned (yet): it may
+        carry its `airbyte` object already, but no Airbyte source."""
         try:
             source, airbyte = item["source"], item.get("airbyte")
-            if not airbyte:
+            if not airbyte or not airbyte.get("airbyte_source_id"):
                 return None
             created = source.get("created_at")
             return Observed(
@@ -128,21 +138,49 @@ class SplendorRegistry(Provider):
 
     # -- planning ------------------------------------------------------------------------
     def check(self, change: Change) -> str | None:
-        if change.action == "create" and change.name.casefold() not in self._unprovisioned:
+        if change.action != "create" or change.name.casefold() in self._unprovisioned:
+            return None
+        connection = (change.document or {}).get("connection") or {}
+        missing = [f"{SOURCE}{k}" for k in _CREATE_NEEDS if f"{SOURCE}{k}" not in connection]
+        if missing:
             return (
                 f"no unprovisioned Splendor source with source_key '{change.name}' in tenant "
-                f"'{self.query['tenant']}': Splendor's API cannot create sources, create it in "
-                "Splendor first"
+                f"'{self.query['tenant']}' to provision; to create one, give "
+                + ", ".join(f"connection.{k}" for k in missing)
             )
         return None
 
     # -- writing -------------------------------------------------------------------------
     def create(self, new: NewRecord) -> str:
         source_id = self._unprovisioned.get(new.name.casefold())
-        if source_id is None:  # the plan blocks this; only a race gets here
-            raise RegistryError(f"provisioning source '{new.name}': no such unprovisioned source")
+        if source_id is None:
+            source_id = self._create_source(new)
         self._provision(str(source_id), new, self.creating)
         return str(source_id)
+
+    def _create_source(self, new: NewRecord) -> int:
+        """POST /v1/admin/airbyte-sources from the manifest's `source.*` fields."""
+        what = f"creating source '{new.name}'"
+        provider = new.source_type.removeprefix("splendor/")
+        fields = {
+            k.removeprefix(SOURCE): v for k, v in new.connection.items() if k.startswith(SOURCE)
+        }
+        body = {
+            "provider_key": provider,
+            "connector_key": provider,
+            "connector_name": provider,
+            "source_key": new.name,
+            "source_name": new.name,
+            **fields,
+        }
+        response, _ = self.api.send("POST", PATH, what=what, json=body, idempotent=False)
+        answer = self.api.body(response, what)
+        try:
+            return int(answer["source"]["source_id"])
+        except (KeyError, TypeError, ValueError):
+            raise RegistryError(
+                f"{what}: {self.display_url} answered without a source id"
+            ) from None
 
     def update(self, record_id: str, new: NewRecord, live: Record) -> None:
         self._provision(record_id, new, self.updating)
@@ -152,7 +190,11 @@ class SplendorRegistry(Provider):
 
     def _provision(self, source_id: str, new: NewRecord, doing: str) -> None:
         what = f"{doing} source '{new.name}'"
-        body = {"source_configuration": dict(new.connection)}
+        body = {
+            "source_configuration": {
+                k: v for k, v in new.connection.items() if not k.startswith(SOURCE)
+            }
+        }
         response, _ = self.api.send(
             "POST", f"{PATH}/{source_id}/provision", what=what, json=body, idempotent=False
         )

@@ -2,10 +2,13 @@
 
 Built to shared/seeds/001 (POST /sources): `name` ← name, `connector` ← TYPE of
 `streamkap/TYPE`, `config` ← connection (Streamkap's dot-notation properties, flat), sent
-with `created_from: api` and `desired_state: Active`. Where the seed is silent we follow the
-REST conventions of that path, as a careful client would: GET /sources?page=N&limit=M (an
-array; an empty page ends it), GET, PUT and DELETE /sources/{id}. Secrets are never asked
-for (`secret_returned=false`), so a secret property is write-only: compared by fingerprint.
+with `created_from: api` and `desired_state: Active`. Reading follows Streamkap's API as its
+Terraform provider reads it (internal/api/source.go): GET /sources?page=N&page_size=M and
+GET /sources/{id} both answer an envelope `{"result": [...], "total", "page", "page_size",
+"has_next"}` (one source in `result` for a GET by id, none when it is gone); the list is read
+page by page until `has_next` is false. PUT and DELETE /sources/{id} as that provider calls
+them. Secrets are never asked for (`secret_returned=false`), so a secret property is
+write-only: compared by fingerprint.
 
 A new or updated connector starts asynchronously: the apply polls GET /sources/{id} until
 `connector_status` reaches the `desired_state` (Active), fails on Broken, and gives up after
@@ -22,7 +25,6 @@ from typing import Any
 from reconciler.backends.base import ConnectOptions, NewRecord
 from reconciler.backends.providers.base import Observed, Provider
 from reconciler.backends.providers.plan_review import Rules
-from reconciler.backends.remote.transport import pages
 from reconciler.errors import RegistryError
 from reconciler.models import Record
 
@@ -44,32 +46,50 @@ class StreamkapRegistry(Provider):
 
     # -- reading -------------------------------------------------------------------------
     def observe_all(self) -> list[Observed]:
-        def page(number: int) -> list[dict[str, Any]]:
-            body = self.api.json(
-                "GET",
-                "/sources",
-                what="listing sources",
-                params={"page": number + 1, "limit": PAGE, "secret_returned": "false"},
+        """Every page, until `has_next` is false (or a page brings nothing new: a server
+        that ignores `page` costs one extra request, not an endless loop)."""
+        what = "listing sources"
+        found: dict[str, Observed] = {}
+        number = 1
+        while True:
+            params = {"page": number, "page_size": PAGE, "secret_returned": "false"}
+            result, more = self._envelope(
+                self.api.json("GET", "/sources", what=what, params=params), what
             )
-            if isinstance(body, dict) and isinstance(body.get("data"), list):
-                body = body["data"]
-            if not isinstance(body, list):
-                raise RegistryError(f"listing sources: unexpected answer from {self.display_url}")
-            return body
-
-        return [self._observed(doc) for doc in pages(page, lambda d: str(d.get("id")))]
+            fresh = [o for o in map(self._observed, result) if o.id not in found]
+            found.update((o.id, o) for o in fresh)
+            if not more or not fresh:
+                return list(found.values())
+            number += 1
 
     def observe(self, record_id: str, name: str) -> Observed | None:
+        doc = self._get(record_id, f"reading source '{name}'", absent=(404,))
+        return None if doc is None else self._observed(doc)
+
+    def _get(
+        self, record_id: str, what: str, absent: tuple[int, ...] = ()
+    ) -> dict[str, Any] | None:
+        """GET /sources/{id}: the one source in its envelope; None when it is gone."""
         response, _ = self.api.send(
             "GET",
             f"/sources/{record_id}",
-            what=f"reading source '{name}'",
+            what=what,
             params={"secret_returned": "false"},
-            absent=(404,),
+            absent=absent,
         )
         if response.status_code == 404:
             return None
-        return self._observed(self.api.body(response, f"reading source '{name}'"))
+        result, _ = self._envelope(self.api.body(response, what), what)
+        return result[0] if result else None
+
+    def _envelope(self, body: Any, what: str) -> tuple[list[Any], bool]:
+        """`result` and `has_next` of Streamkap's paged envelope."""
+        if not isinstance(body, dict) or not isinstance(body.get("result"), list):
+            raise RegistryError(
+                f"{what}: {self.display_url} answered without Streamkap's "
+                '{"result": [...]} envelope'
+            )
+        return body["result"], body.get("has_next") is True
 
     def _observed(self, doc: Any) -> Observed:
         try:
@@ -128,10 +148,9 @@ class StreamkapRegistry(Provider):
         what = f"{doing} source '{name}'"
 
         def poll() -> tuple[bool, str]:
-            response, _ = self.api.send(
-                "GET", f"/sources/{record_id}", what=what, params={"secret_returned": "false"}
-            )
-            doc = self.api.body(response, what)
+            doc = self._get(record_id, what)
+            if doc is None:
+                raise RegistryError(f"{what}: it is no longer in the registry")
             status = str(doc.get("connector_status") or "Unknown")
             desired = str(doc.get("desired_state") or "Active")
             if status.casefold() in _FAILED:

@@ -312,20 +312,23 @@ def _article(noun: str) -> str:
 
 
 def pages(fetch: Callable[[int], Sequence[T]], key: Callable[[T], str]) -> Iterator[T]:
-    """Every item of a paged list: `fetch(n)` is page n (0-based), an empty page ends it.
+    """Every item of an offset-paged list: `fetch(offset)` is the page that starts at item
+    `offset` (0, then the number of items read so far), and an empty page ends it.
 
-    Ending on an empty page rather than a short one is robust to a server that caps the page
-    size below what was asked; a page with nothing new ends it too, so a server that
-    ignores the paging parameters costs one extra request, not an endless loop.
+    The next offset counts what came back, not what was asked for: a server that caps the
+    page size below the requested limit (Airweave's 1-1000) must not make us skip items.
+    Ending on an empty page rather than a short one is robust to that cap too; a page with
+    nothing new ends it, so a server that ignores the paging parameters costs one extra
+    request, not an endless loop.
     """
     seen: set[str] = set()
-    number = 0
+    offset = 0
     while True:
-        page = fetch(number)
+        page = fetch(offset)
         fresh = [item for item in page if key(item) not in seen]
         if not fresh:
             return
         for item in fresh:
             seen.add(key(item))
             yield item
-        number += 1
+        offset += len(page)
