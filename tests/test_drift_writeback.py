@@ -4,9 +4,18 @@ on SQLite and PostgreSQL, byte for byte apart from the changed values, never a s
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from conftest import CANARY, insert_raw, reconcile, sql_exec, sql_rows
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconciler.manifests.loading import load_manifests
+from reconciler.models import Record
+from reconciler.planning.plan import desired_document, plan
+from reconciler.workflow.drift_writeback import plan_writeback, write_back
 
 COMMENTED = """\
 # Sources of the web shop.
@@ -200,3 +209,86 @@ def test_json_output_stays_json(registry_url: str, tmp_path: Path) -> None:
     assert written.exit_code == 0
     assert [c["name"] for c in json.loads(written.stdout)["drift"]["changed"]] == ["events"]
     assert "events: description" in written.stderr
+
+
+# -- property: for any drift of the registry's fields, write-back then plan is empty --------
+
+text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=30)
+tag_lists = st.lists(st.sampled_from(["crm", "pii", "sales", "x y", "yes", "123", "a: b"]))
+drifts = st.fixed_dictionaries(
+    {},
+    optional={
+        "orders.description": text,
+        "orders.connection.port": st.integers(1, 65535),
+        "orders.connection.host": text.filter(bool),
+        "orders.connection.schema": st.text("abc_'\"#: ", min_size=1, max_size=8),
+        "orders.tags": tag_lists,
+        "customers.description": text,
+        "customers.connection.file_path": text.filter(bool),
+        "customers.tags": tag_lists,
+        "events.description": text,
+        "events.tags": tag_lists,
+    },
+)
+
+
+def _drifted(record: Record, drift: dict[str, Any]) -> Record:
+    """The record as someone changed it outside git."""
+    update: dict[str, Any] = {"connection": dict(record.connection)}
+    for key, value in drift.items():
+        name, _, path = key.partition(".")
+        if name != record.name:
+            continue
+        if path.startswith("connection."):
+            update["connection"][path.removeprefix("connection.")] = value
+        else:
+            update[path] = tuple(value) if isinstance(value, list) else value
+    return record.model_copy(update=update)
+
+
+def _live(sources: Path, drift: dict[str, Any]) -> list[Record]:
+    """The records an apply of `sources` leaves, then changed outside git by `drift`."""
+    records = []
+    for manifest in load_manifests(sources):
+        doc = desired_document(manifest)
+        live = Record(
+            id=manifest.name,
+            name=manifest.name,
+            source_type=manifest.source_type,
+            connection=doc["connection"],
+            description=doc["description"],
+            tags=tuple(doc["tags"]),
+            managed_by="reconciler",
+            last_applied=doc,
+        )
+        records.append(_drifted(live, drift))
+    return records
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drift=drifts)
+def test_any_drift_written_back_leaves_an_empty_plan(drift: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        sources = _sources(Path(folder))
+        records = _live(sources, drift)
+        before = plan(load_manifests(sources), records, owner="reconciler")
+        done = write_back(plan_writeback(before))
+        assert not done.not_written
+        after = plan(load_manifests(sources), records, owner="reconciler")
+        assert not after.has_changes, after.pending
+        if not drift:
+            assert (sources / "shop" / "shop.yaml").read_text() == COMMENTED
+
+
+def test_a_document_that_would_be_reformatted_is_not_written(tmp_path: Path) -> None:
+    sources = _sources(tmp_path)
+    mixed = EVENTS + "lifecycle:\n  prevent_destroy: false\n"  # indents of 4 and 2
+    (sources / "events.yaml").write_text(mixed)
+    records = _live(sources, {"events.description": "Click events."})
+
+    done = write_back(plan_writeback(plan(load_manifests(sources), records, owner="reconciler")))
+
+    assert [(n.name, n.reason) for n in done.not_written] == [
+        ("events", "its formatting cannot be kept by a round-trip YAML writer")
+    ]
+    assert (sources / "events.yaml").read_text() == mixed

@@ -14,10 +14,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.scalarstring import ScalarString, SingleQuotedScalarString
 
 _MARKER = re.compile(r"^(---|\.\.\.)(?=[ \t\r\n]|$)")
 
@@ -115,7 +116,7 @@ def _set(doc: CommentedMap, path: tuple[str, ...], value: Any) -> None:
         if isinstance(current, CommentedSeq):
             _set_items(current, value)
         else:
-            seq = CommentedSeq(value)
+            seq = CommentedSeq(_plain(item) for item in value)
             seq.fa.set_flow_style()
             parent[key] = seq
     else:
@@ -128,7 +129,7 @@ def _set_items(seq: CommentedSeq, items: Iterable[Any]) -> None:
     for index in reversed(range(len(seq))):
         if seq[index] not in wanted:
             del seq[index]
-    seq.extend(item for item in wanted if item not in seq)
+    seq.extend(_plain(item) for item in wanted if item not in seq)
 
 
 def _styled(old: Any, new: Any) -> Any:
@@ -137,4 +138,18 @@ def _styled(old: Any, new: Any) -> Any:
         new = str(new)  # a port written as "5432" stays a string
     if isinstance(new, str) and isinstance(old, ScalarString):
         return type(old)(new)
-    return new
+    return _plain(new)
+
+
+_STR = "tag:yaml.org,2002:str"
+
+
+def _plain(value: Any) -> Any:
+    """A string the manifest loader (YAML 1.1: `yes`, `on`, `1_000`) would not read back as
+    that string is quoted; ruamel.yaml alone, speaking YAML 1.2, would leave it plain."""
+    if isinstance(value, str) and not isinstance(value, ScalarString):
+        resolver = pyyaml.resolver.Resolver()
+        tag = resolver.resolve(pyyaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+        if tag != _STR:
+            return SingleQuotedScalarString(value)
+    return value
