@@ -24,7 +24,7 @@ from reconciler.manifests.loading import validate_document
 from reconciler.manifests.roundtrip import CannotEdit, edit_source
 from reconciler.manifests.yaml_lines import parse_documents
 from reconciler.models import Change, FieldChange, Plan
-from reconciler.planning.plan import REDACTED, canonical
+from reconciler.planning.plan import DRIFTED_SECRET, REDACTED, canonical
 from reconciler.secret_refs import REDACTOR, is_reference
 
 SENSITIVE = "sensitive"
@@ -107,10 +107,10 @@ def _why_not(change: Change, drifted: FieldChange, specs: Mapping[str, Connectio
         spec = specs.get(change.source_type)
         if key in (spec.sensitive_fields if spec else frozenset({"password"})):
             return SENSITIVE
-    desired = _get(change.document, drifted.path)
-    for value in (desired, drifted.old, drifted.new):
-        if is_reference(value) or value == REDACTED or str(value).startswith("(sensitive"):
-            return SENSITIVE
+        desired = _get(change.document, drifted.path)
+        for value in (desired, drifted.old, drifted.new):  # a reference, or a secret's stand-in
+            if is_reference(value) or value in (REDACTED, DRIFTED_SECRET):
+                return SENSITIVE
     shown = json.dumps(drifted.new, default=str)
     if REDACTOR.scrub(shown) != shown:  # a resolved secret pasted into a live field
         return SENSITIVE
