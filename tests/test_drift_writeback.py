@@ -94,7 +94,7 @@ def test_write_back_keeps_every_other_byte(registry_url: str, tmp_path: Path) ->
     assert written.exit_code == 0, written.output
     shop = (sources / "shop" / "shop.yaml").as_posix()
     assert (
-        f"Wrote drift back into 1 manifest file(s):\n"
+        f"Wrote drift back into 1 manifest file:\n"
         f"  {shop}: orders: connection.port, description, tags\n"
         f"  {shop}: customers: connection.file_path, tags\n"
     ) in written.stdout

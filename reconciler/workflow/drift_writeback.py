@@ -217,7 +217,8 @@ def render(writeback: Writeback) -> str:
     """The summary printed after the drift report: files and fields written, and the rest."""
     lines: list[str] = []
     if writeback.edits:
-        lines.append(f"Wrote drift back into {len(writeback.files)} manifest file(s):")
+        count = len(writeback.files)
+        lines.append(f"Wrote drift back into {count} manifest file{'s' if count > 1 else ''}:")
         for edit in writeback.edits:
             fields = ", ".join(f.path for f in edit.fields)
             lines.append(f"  {edit.file}: {edit.name}: {fields}")
