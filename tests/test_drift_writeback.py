@@ -8,9 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import CANARY, insert_raw, reconcile, sql_exec, sql_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sources_api import SourcesApi
 
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import Record
@@ -292,3 +294,42 @@ def test_a_document_that_would_be_reformatted_is_not_written(tmp_path: Path) -> 
         ("events", "its formatting cannot be kept by a round-trip YAML writer")
     ]
     assert (sources / "events.yaml").read_text() == mixed
+
+
+@pytest.mark.parametrize("masked", [True, False], ids=["masked", "unmasked"])
+def test_write_back_from_the_sources_api(masked: bool, tmp_path: Path) -> None:
+    sources = _sources(tmp_path)
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    with SourcesApi.running(token="tok-wb") as api:
+        api.mask_secrets = masked
+
+        def run(*args: str) -> Any:
+            return reconcile(
+                *args,
+                "--state",
+                state,
+                registry=api.url,
+                sources=sources,
+                RECONCILER_TOKEN="tok-wb",
+            )
+
+        assert run().exit_code == 0
+        api.by_name("orders")["connection"]["port"] = 6432
+        api.by_name("orders")["connection"]["password"] = "typed-in-the-ui"
+        api.by_name("customers")["description"] = "Customer export, deduplicated."
+
+        written = run("drift", "--write")
+
+        # A masked password is not seen at all; a visible one is left for a human.
+        assert written.exit_code == (0 if masked else 2), written.output
+        assert ("  orders connection.password: sensitive\n" in written.stdout) is not masked
+        expected = COMMENTED.replace("port: 5432", "port: 6432").replace(
+            "  Customer export from the CRM.", "  Customer export, deduplicated."
+        )
+        assert (sources / "shop" / "shop.yaml").read_text() == expected
+        assert "typed-in-the-ui" not in (sources / "shop" / "shop.yaml").read_text()
+        plan = run("--dry-run", "--detailed-exitcode")
+        fields = [line.split(":")[0].strip() for line in plan.stdout.splitlines()]
+        assert [f for f in fields if f.startswith("~ ") and " update " not in f] == (
+            [] if masked else ["~ connection.password"]  # only the secret: git restores it
+        ), plan.stdout
