@@ -333,3 +333,16 @@ def test_write_back_from_the_sources_api(masked: bool, tmp_path: Path) -> None:
         assert [f for f in fields if f.startswith("~ ") and " update " not in f] == (
             [] if masked else ["~ connection.password"]  # only the secret: git restores it
         ), plan.stdout
+
+
+def test_a_symlinked_manifest_is_not_written_through(tmp_path: Path) -> None:
+    sources = _sources(tmp_path)
+    outside = tmp_path / "elsewhere.yaml"
+    (sources / "events.yaml").rename(outside)
+    (sources / "events.yaml").symlink_to(outside)
+    records = _live(sources, {"events.description": "Click events."})
+
+    done = write_back(plan_writeback(plan(load_manifests(sources), records, owner="reconciler")))
+
+    assert [(n.name, n.reason) for n in done.not_written] == [("events", "it is a symbolic link")]
+    assert outside.read_text() == EVENTS and (sources / "events.yaml").is_symlink()
