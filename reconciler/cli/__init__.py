@@ -440,9 +440,20 @@ def apply(ctx: click.Context, /, plan_file: Path | None, **given: Any) -> None:
 
 @cli.command()
 @with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *RUN_OPTIONS)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Write the live values of drifted fields into their manifests (comments and "
+    "formatting kept; never a secret); exit 0 when all drift was written, 2 when some "
+    "needs a human.",
+)
 @click.pass_context
-def drift(ctx: click.Context, /, **given: Any) -> None:
-    """Report records changed, deleted or added outside git. Writes nothing; exit 2 on drift."""
+def drift(ctx: click.Context, /, write: bool, **given: Any) -> None:
+    """Report records changed, deleted or added outside git. Writes nothing; exit 2 on drift.
+
+    With --write, the drift goes into git instead: the manifests of this owner's records
+    are edited to say what the registry says (the registry is not written).
+    """
     s = settings(ctx, given)
 
     def action() -> int:
@@ -450,6 +461,12 @@ def drift(ctx: click.Context, /, **given: Any) -> None:
 
         outcome = reconcile.dry_run(_options(s))
         emit(_report("drift", s, outcome), s["output"])
+        if write:
+            from reconciler.workflow import drift_writeback
+
+            done = drift_writeback.write_back(drift_writeback.plan_writeback(outcome.plan))
+            click.echo(drift_writeback.render(done), nl=False, err=s["output"] != "text")
+            return EXIT_CHANGES if done.not_written else EXIT_OK
         return EXIT_CHANGES if outcome.plan.has_drift else EXIT_OK
 
     run(

@@ -26,6 +26,7 @@ from reconciler.planning.field_diff import changed_paths
 from reconciler.secret_refs import is_reference
 
 REDACTED = "(sensitive)"
+DRIFTED_SECRET = "(sensitive, changed outside git)"
 _DEFAULT_LIFECYCLE: dict[str, Any] = {"prevent_destroy": False, "ignore_changes": []}
 
 
@@ -323,9 +324,7 @@ def _compare(
         raw = _field(record, _split(path))
         current = fingerprint_of(raw) if fingerprint_of and raw is not None else None
         if stored is not None and current is not None and current != stored:
-            drift.append(
-                FieldChange(path=path, old=REDACTED, new="(sensitive, changed outside git)")
-            )
+            drift.append(FieldChange(path=path, old=REDACTED, new=DRIFTED_SECRET))
             if wanted is not None and wanted != stored and wanted != current:
                 conflicts.append(path)
         if wanted is not None and wanted != (current if current is not None else stored):
