@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.backends.remote.transport import Credential, RetryPolicy, Transport
+from reconciler.backends.remote.transport import (
+    Credential,
+    RetryPolicy,
+    Transport,
+    UnreadableAnswer,
+)
 from reconciler.errors import RegistryError
 
 __all__ = ["BASE_PATH", "RetryPolicy", "SourceUnreachable", "SourcesApi"]
@@ -85,7 +90,7 @@ class SourcesApi:
         response, _ = self._send("POST", BASE_PATH, what=what, json=body, idempotent=False)
         record = self.transport.body(response, what)
         if not isinstance(record, dict) or "id" not in record:
-            raise RegistryError(f"{what}: {self.display_url} answered without a record id")
+            raise UnreadableAnswer(f"{what}: {self.display_url} answered without a record id")
         return record
 
     def delete(self, record_id: str, name: str) -> None:

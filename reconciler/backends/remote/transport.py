@@ -48,6 +48,11 @@ MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
+class UnreadableAnswer(RegistryError):
+    """The server answered, but not with what the call expects (not JSON, the wrong shape,
+    too large): after a create, the object may exist all the same."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try: `attempts` in all, waits doubling from `base_delay` up to `max_delay`.
@@ -195,7 +200,7 @@ class Transport:
         try:
             return response.json()
         except ValueError:
-            raise RegistryError(
+            raise UnreadableAnswer(
                 f"{what}: HTTP {response.status_code} from {self.display_url} is not JSON "
                 f"({call(response.request)})"
             ) from None
@@ -220,7 +225,7 @@ class Transport:
 
     def _read(self, response: httpx.Response, what: str) -> bytes:
         declared = response.headers.get("Content-Length", "")
-        too_big = RegistryError(
+        too_big = UnreadableAnswer(
             f"{what}: the answer from {self.display_url} is larger than "
             f"{self.max_bytes:,} bytes ({call(response.request)}); not read"
         )
