@@ -145,7 +145,7 @@ class Transport:
         """Send with retries; statuses in `absent` are answers, returned with the attempt count."""
         answers = set(absent)
         request = self._client.build_request(method, path, json=json, params=params)
-        self._same_origin(request, what)
+        self._same_origin(request, what, link=str(path))
         attempt = 0
         while True:
             attempt += 1
@@ -240,12 +240,14 @@ class Transport:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _same_origin(self, request: httpx.Request, what: str) -> None:
+    def _same_origin(self, request: httpx.Request, what: str, link: str) -> None:
         """Refuse, before sending, a request to another scheme, host or port than the
         registry's (a `next` link from a hostile or misconfigured server): the credential
-        goes only where it was given for."""
-        target = origin(str(request.url))
-        if target != self._origin:
+        goes only where it was given for. The link as given is checked too, since httpx
+        would quietly send a scheme-relative `//host/path` to the registry's host."""
+        for target in (origin(link, self._origin), origin(str(request.url))):
+            if target == self._origin:
+                continue
             raise RegistryError(
                 f"{what}: {self.display_url} gave a link to another origin "
                 f"({format_origin(target)}); not followed, as the {self.credential.noun} is sent "
