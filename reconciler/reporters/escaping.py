@@ -27,9 +27,13 @@ T = TypeVar("T")
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
 def _visible_char(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def visible(text: str) -> str:
@@ -132,6 +136,16 @@ def fenced(text: str) -> str:
     """`text` as a line of a fenced code block: control characters (a newline could start
     a line that closes the fence) shown escaped."""
     return visible(text)
+
+
+# -- Prometheus label values -----------------------------------------------------------
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def label_value(text: str) -> str:
+    """A label value prometheus_client can write and a scraper can parse: it escapes `\\`,
+    `"` and newlines itself, but not a carriage return; lone surrogates cannot be UTF-8."""
+    return _SURROGATE.sub("\ufffd", visible(text))
 
 
 # -- GitHub workflow commands -----------------------------------------------------------
