@@ -542,7 +542,7 @@ def import_(
         )
         for item in imported:
             needs = f"  (set {', '.join(item.variables)})" if item.variables else ""
-            click.echo(f"  + {item.name} → {item.path}{needs}")
+            click.echo(terminal(f"  + {item.name} → {item.path}{needs}"))
         click.echo(f"Imported {len(imported)} source(s); they are now managed by '{s['owner']}'.")
         return EXIT_OK
 

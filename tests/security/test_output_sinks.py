@@ -278,3 +278,18 @@ def test_a_server_error_message_is_escaped_on_stderr(sources: Path, tmp_path: Pa
     [line] = result.stderr.splitlines()
     assert "\\x1b[2J\\x1b]0;owned\\x07" in line and "\\u202etxt.exe" in line
     assert not _CONTROL.search(result.stderr.replace("\n", ""))
+
+
+@pytest.mark.parametrize("bad", INJECTIONS, ids=range(len(INJECTIONS)))
+def test_the_run_log_as_text_shows_registry_strings_escaped(bad: str) -> None:
+    from datetime import UTC, datetime
+
+    from reconciler.backends.base import RunEntry
+    from reconciler.reporters.history import render_history
+
+    entry = RunEntry(
+        id="1", owner=f"o{bad}", actor=f"a{bad}", started_at=datetime.now(UTC), message=bad
+    )
+    text = render_history([entry], "text", registry="sqlite:///r.db")
+    assert not _CONTROL.search(text.replace("\n", ""))
+    assert len(text.splitlines()) == 2  # the header and one run
