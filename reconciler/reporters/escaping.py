@@ -138,6 +138,17 @@ def fenced(text: str) -> str:
     return visible(text)
 
 
+# -- JSON on a terminal ------------------------------------------------------------------
+# json.dumps(ensure_ascii=False) escapes C0 controls but leaves DEL, C1 controls (an 8-bit
+# CSI), bidi overrides and line separators raw; they only occur inside strings.
+_JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def json_text(dumped: str) -> str:
+    """JSON text (from `json.dumps`) with those characters as `\\uXXXX`: the same JSON."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
+
+
 # -- Prometheus label values -----------------------------------------------------------
 _SURROGATE = re.compile("[\ud800-\udfff]")
 

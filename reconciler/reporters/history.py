@@ -9,7 +9,7 @@ from typing import Any
 
 from reconciler.backends.base import RunEntry
 from reconciler.reporters import FORMAT_VERSION
-from reconciler.reporters.escaping import visible
+from reconciler.reporters.escaping import json_text, visible
 
 _COLUMNS = ("STARTED (UTC)", "OWNER", "ACTOR", "CHANGES", "OUTCOME", "DURATION", "MESSAGE")
 
@@ -50,7 +50,7 @@ def render_history(runs: Sequence[RunEntry], fmt: str, *, registry: str) -> str:
             "registry": registry,
             "runs": [run_dict(r) for r in runs],
         }
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        return json_text(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
     if not runs:
         return f"No runs recorded in {registry} yet.\n"
     # Owners, actors and messages come from the registry (and servers' errors): shown escaped.

@@ -212,7 +212,9 @@ def test_injections_in_every_string_stay_data_in_every_sink(which: str, bad: str
     check_github(render("github", report), bad)
     check_markdown(render("markdown", report), bad)
     check_junit(render("junit", report))
-    json.loads(render("json", report))
+    dumped = render("json", report)
+    assert not _CONTROL.search(dumped.replace("\n", ""))  # safe on a terminal, and
+    assert json.loads(dumped)["registry"] == report.registry  # the value, exactly
 
 
 @pytest.mark.parametrize("bad", INJECTIONS, ids=range(len(INJECTIONS)))
