@@ -131,7 +131,7 @@ def test_github_output_appends_the_markdown_job_summary(tmp_path: Path, sources:
     assert "::notice title=reconciler plan::Plan: 3 to create" in result.stdout
     text = summary.read_text()
     assert text.startswith("earlier step\n### reconciler plan")
-    assert "| ➕ create | `orders` | postgres |" in text
+    assert "| ➕ create | <code>orders</code> | postgres |" in text
 
 
 # -- cron: run report, metrics, --fail-on-drift, history ----------------------------------

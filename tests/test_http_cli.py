@@ -98,7 +98,7 @@ def test_a_change_is_a_replace_shown_as_minus_plus(
     assert (change["action"], change["record_id"]) == ("replace", old)
     assert change["forces_replacement"] == ["description"]
     markdown = http("plan", "-o", "markdown", api=api, state=state, sources=sources).stdout
-    assert "| ♻️ -/+ replace | `customers` | csv | 1 |" in markdown
+    assert "| ♻️ -/+ replace | <code>customers</code> | csv | 1 |" in markdown
 
     applied = http(api=api, state=state, sources=sources)
     assert "Apply complete: 0 created, 0 updated, 1 replaced, 0 deleted" in applied.stdout

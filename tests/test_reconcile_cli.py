@@ -199,7 +199,7 @@ def test_json_output_is_versioned_and_redacts(registry_url: str, sources: Path) 
 def test_markdown_output_is_a_pr_comment(registry_url: str, sources: Path) -> None:
     result = reconcile("plan", "--output", "markdown", registry=registry_url, sources=sources)
     assert result.stdout.startswith("### reconciler plan\n")
-    assert "| ➕ create | `orders` | postgres |" in result.stdout
+    assert "| ➕ create | <code>orders</code> | postgres |" in result.stdout
     assert "<details><summary><code>orders</code> — create</summary>" in result.stdout
 
 

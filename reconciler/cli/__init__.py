@@ -17,6 +17,7 @@ from reconciler.cli import delivery as outputs
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, InvalidManifests, ReconcilerError
 from reconciler.files import write_atomic
 from reconciler.reporters import FORMATS, Report
+from reconciler.reporters.escaping import terminal
 from reconciler.secret_refs import REDACTOR
 
 if TYPE_CHECKING:  # imported when used: the schema check loads the database driver
@@ -254,13 +255,13 @@ def run(
             stdout=output != "text",  # text goes to stderr below; files get the report
         )
         for problem in exc.problems:
-            click.echo(REDACTOR.scrub(str(problem)), err=True)
+            click.echo(terminal(str(problem)), err=True)
         message = str(exc) if kind != "validate" else str(exc).split(";")[0]
-        click.echo(f"error: {REDACTOR.scrub(message)}", err=True)
+        click.echo(f"error: {terminal(message)}", err=True)
         code = exc.exit_code
     except ReconcilerError as exc:
         error = str(exc)
-        click.echo(f"error: {REDACTOR.scrub(str(exc))}", err=True)
+        click.echo(f"error: {terminal(str(exc))}", err=True)
         code = exc.exit_code
     sys.exit(outputs.finish(code, kind=kind, error=REDACTOR.scrub(error)))
 
@@ -564,7 +565,7 @@ def import_(
         )
         for item in imported:
             needs = f"  (set {', '.join(item.variables)})" if item.variables else ""
-            click.echo(f"  + {item.name} → {item.path}{needs}")
+            click.echo(terminal(f"  + {item.name} → {item.path}{needs}"))
         click.echo(f"Imported {len(imported)} source(s); they are now managed by '{s['owner']}'.")
         return EXIT_OK
 

@@ -13,14 +13,18 @@ from __future__ import annotations
 from reconciler.models import Change
 from reconciler.reporters import Report, summary_line
 from reconciler.reporters.ci_findings import conflicted, drift_summary, schema_findings, where
+from reconciler.reporters.escaping import gh_data, gh_log_line, gh_property, stop_commands_token
 from reconciler.reporters.text import render_text
 
 
 def render_github(report: Report) -> str:
-    lines = [f"::group::reconciler {report.kind}"]
-    # A log line starting with `::` would be read as a workflow command: indent it.
-    lines += [f" {t}" if t.startswith("::") else t for t in render_text(report).splitlines()]
-    lines.append("::endgroup::")
+    """The text report (values from manifests and registries in it) is fenced by
+    `::stop-commands::` with a fresh token, so the runner runs none of its lines; each line
+    that would look like a command is also defused, for log viewers that parse the output."""
+    token = stop_commands_token()
+    lines = [f"::group::reconciler {gh_data(report.kind)}", f"::stop-commands::{token}"]
+    lines += [gh_log_line(t) for t in render_text(report).splitlines()]
+    lines += [f"::{token}::", "::endgroup::"]
     lines += _annotations(report)
     return "\n".join(lines) + "\n"
 
@@ -99,21 +103,14 @@ def annotation(
     line: int | None = None,
     title: str | None = None,
 ) -> str:
-    """One workflow command, escaped as GitHub's runner expects."""
+    """One workflow command, escaped as GitHub's toolkit does (`escapeData`,
+    `escapeProperty`): whatever the values, it stays one line and one command."""
     props = []
     if file:
-        props.append(f"file={_prop(file)}")
+        props.append(f"file={gh_property(file)}")
         if line:
-            props.append(f"line={line}")
+            props.append(f"line={int(line)}")
     if title:
-        props.append(f"title={_prop(title)}")
+        props.append(f"title={gh_property(title)}")
     head = f"::{level} {','.join(props)}" if props else f"::{level}"
-    return f"{head}::{_data(message)}"
-
-
-def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _prop(text: str) -> str:
-    return _data(text).replace(":", "%3A").replace(",", "%2C")
+    return f"{head}::{gh_data(message)}"

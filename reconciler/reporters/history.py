@@ -9,6 +9,7 @@ from typing import Any
 
 from reconciler.backends.base import RunEntry
 from reconciler.reporters import FORMAT_VERSION
+from reconciler.reporters.escaping import json_text, visible
 
 _COLUMNS = ("STARTED (UTC)", "OWNER", "ACTOR", "CHANGES", "OUTCOME", "DURATION", "MESSAGE")
 
@@ -49,10 +50,11 @@ def render_history(runs: Sequence[RunEntry], fmt: str, *, registry: str) -> str:
             "registry": registry,
             "runs": [run_dict(r) for r in runs],
         }
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        return json_text(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
     if not runs:
         return f"No runs recorded in {registry} yet.\n"
-    rows = [_COLUMNS, *(_row(r) for r in runs)]
+    # Owners, actors and messages come from the registry (and servers' errors): shown escaped.
+    rows = [_COLUMNS, *(tuple(visible(cell) for cell in _row(r)) for r in runs)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS) - 1)]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]

@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.models import Change
 from reconciler.reporters import FORMAT_VERSION, Report
+from reconciler.reporters.escaping import json_text
 from reconciler.reporters.schema_section import report_dict as schema_dict
 
 
@@ -81,7 +82,8 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report_dict(report), indent=2, ensure_ascii=False, default=str) + "\n"
+    dumped = json.dumps(report_dict(report), indent=2, ensure_ascii=False, default=str)
+    return json_text(dumped) + "\n"
 
 
 def _change(change: Change) -> dict[str, Any]:

@@ -17,8 +17,10 @@ from reconciler.models import Change, Plan
 from reconciler.reporters import Report, summary_line
 from reconciler.reporters.ci_findings import SchemaFinding, drift_summary, schema_findings
 
-# Characters XML 1.0 cannot carry at all, even escaped.
-_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Characters XML 1.0 cannot carry at all, even escaped (lone surrogates cannot even be
+# encoded): each becomes U+FFFD. ElementTree escapes the rest (`&<>"`, newlines in
+# attributes) and writes no CDATA, so `]]>` is only text.
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass
@@ -61,7 +63,7 @@ def render_junit(report: Report) -> str:
 
 
 def _element(suite: ET.Element, case: _Case) -> None:
-    attrs = {"name": _clean(case.name), "classname": case.classname, "time": "0"}
+    attrs = {"name": _clean(case.name), "classname": _clean(case.classname), "time": "0"}
     if case.file:
         attrs["file"] = _clean(case.file)
         if case.line:

@@ -13,6 +13,7 @@ from pathlib import Path
 from reconciler.errors import EXIT_ERROR
 from reconciler.reporters import Report
 from reconciler.reporters.ci_findings import conflicted, schema_findings
+from reconciler.reporters.escaping import label_value
 
 PREFIX = "reconciler"
 ACTIONS = ("create", "update", "replace", "delete", "noop")
@@ -34,7 +35,7 @@ def write_metrics(
 
     check_target(path)  # before reading the previous metrics: a FIFO there would block
     registry = CollectorRegistry()
-    labels = {"owner": owner, "kind": kind}
+    labels = {"owner": label_value(owner), "kind": label_value(kind)}
     gauges: dict[str, Gauge] = {}
 
     def gauge(name: str, doc: str, value: float, **extra: str) -> None:
@@ -111,8 +112,8 @@ def _previous_success(path: Path, owner: str, kind: str) -> float | None:
             for sample in family.samples:
                 if (
                     sample.name == f"{PREFIX}_last_success_timestamp_seconds"
-                    and sample.labels.get("owner") == owner
-                    and sample.labels.get("kind") == kind
+                    and sample.labels.get("owner") == label_value(owner)
+                    and sample.labels.get("kind") == label_value(kind)
                 ):
                     return float(sample.value)
     except ValueError:  # a damaged file: start afresh

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from reconciler.reporters.escaping import md_code, md_text
+
 if TYPE_CHECKING:
     from reconciler.tableschema.report import SchemaFinding, SchemaReport, SourceSchema, Status
 
@@ -133,11 +135,11 @@ def render_markdown(report: SchemaReport) -> list[str]:
             against = {"source": "", "snapshot": "last accepted snapshot"}.get(
                 finding.against, finding.against
             )
-            message = finding.message.replace("|", "\\|")
-            out.append(f"| `{source.name}` | {status} | {message} | {against} |")
+            message = md_text(finding.message)
+            out.append(f"| {md_code(source.name)} | {status} | {message} | {md_text(against)} |")
     if listed:
         out.append("")
-    hints = [f"`{s.name}` {hint}" for s in listed if (hint := _hint(s))]
+    hints = [f"{md_code(s.name)} {md_text(hint)}" for s in listed if (hint := _hint(s))]
     out += [f"- {h}" for h in hints]
     if hints:
         out.append("")

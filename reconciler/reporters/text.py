@@ -8,6 +8,7 @@ import click
 
 from reconciler.models import Change, Plan
 from reconciler.reporters import Report, applied_counts, show, summary_line
+from reconciler.reporters.escaping import escape_strings, visible
 from reconciler.reporters.schema_section import render_text as schema_lines
 
 Style = Callable[..., str]
@@ -24,6 +25,9 @@ def render_text(report: Report, *, color: bool = False) -> str:
     def style(text: str, fg: str | None = None, bold: bool = False) -> str:
         return click.style(text, fg=fg, bold=bold) if color else text
 
+    # Every string from a manifest or a registry, with control characters shown escaped:
+    # the only escape sequences on the terminal are this renderer's colours.
+    report = escape_strings(report, visible)
     if report.problems:
         count = len(report.problems)
         found = [str(p) for p in report.problems]

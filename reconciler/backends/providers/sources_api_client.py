@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.backends.remote.transport import Credential, RetryPolicy, Transport
+from reconciler.backends.remote.transport import (
+    Credential,
+    RetryPolicy,
+    Transport,
+    UnreadableAnswer,
+)
 from reconciler.errors import RegistryError
 
 __all__ = ["BASE_PATH", "RetryPolicy", "SourceUnreachable", "SourcesApi"]
@@ -51,17 +56,22 @@ class SourcesApi:
     # -- the documented endpoints --------------------------------------------------------
     def list_summaries(self) -> list[dict[str, Any]]:
         """GET /v1/sources: every source, without its connection."""
-        body = self._send("GET", BASE_PATH, what="listing sources")[0].json()
-        if not isinstance(body, list):
+        what = "listing sources"
+        body = self.transport.body(self._send("GET", BASE_PATH, what=what)[0], what)
+        if not isinstance(body, list) or not all(isinstance(s, dict) and "id" in s for s in body):
             raise RegistryError(f"listing sources: unexpected answer from {self.display_url}")
         return body
 
     def get(self, record_id: str, name: str) -> dict[str, Any] | None:
         """GET /v1/sources/{id}: the full record; None when it is gone (404)."""
-        response, _ = self._send(
-            "GET", f"{BASE_PATH}/{record_id}", what=f"reading source '{name}'", absent=(404,)
-        )
-        return None if response.status_code == 404 else dict(response.json())
+        what = f"reading source '{name}'"
+        response, _ = self._send("GET", f"{BASE_PATH}/{record_id}", what=what, absent=(404,))
+        if response.status_code == 404:
+            return None
+        record = self.transport.body(response, what)
+        if not isinstance(record, dict):
+            raise RegistryError(f"{what}: unexpected answer from {self.display_url}")
+        return record
 
     def get_many(self, summaries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The full records of `summaries`, fetched in parallel (at most `concurrency` at once).
@@ -78,9 +88,9 @@ class SourcesApi:
         """POST /v1/sources: the new full record (with the id the server gave it)."""
         what = f"registering source '{body['name']}'"
         response, _ = self._send("POST", BASE_PATH, what=what, json=body, idempotent=False)
-        record = response.json()
+        record = self.transport.body(response, what)
         if not isinstance(record, dict) or "id" not in record:
-            raise RegistryError(f"{what}: {self.display_url} answered without a record id")
+            raise UnreadableAnswer(f"{what}: {self.display_url} answered without a record id")
         return record
 
     def delete(self, record_id: str, name: str) -> None:
@@ -102,7 +112,7 @@ class SourcesApi:
             raise RegistryError(f"{what}: HTTP 404 from {self.display_url}: no such source")
         if response.status_code == 503:
             raise SourceUnreachable(f"HTTP 503: {self.transport.detail(response)}")
-        body = response.json()
+        body = self.transport.body(response, what)
         if not isinstance(body, dict) or not isinstance(body.get("columns"), list):
             raise RegistryError(f"{what}: unexpected answer from {self.display_url}")
         return body

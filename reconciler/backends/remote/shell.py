@@ -29,8 +29,10 @@ from reconciler.backends.base import (
     Writes,
 )
 from reconciler.backends.remote.state_store import StateStore
+from reconciler.backends.remote.transport import UnreadableAnswer
 from reconciler.backends.sql.shared import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.errors import RegistryError
+from reconciler.models import Record
 from reconciler.secret_refs import is_reference
 
 W = TypeVar("W")
@@ -187,7 +189,12 @@ class RemoteRegistry:
             try:
                 for word, items, write in steps:
                     for item in items:
-                        write(item)
+                        try:
+                            write(item)
+                        except UnreadableAnswer as exc:
+                            if word != "created":
+                                raise
+                            self._adopt_created(item, exc)
                         done[word] += 1
                         progress.advance(1)
             except RegistryError as exc:
@@ -202,6 +209,32 @@ class RemoteRegistry:
                 run.message = "; ".join(m for m in (run.message, *self.notes) if m)
             self._state.record_run(run)
 
+    def list_records(self) -> list[Record]:
+        raise NotImplementedError
+
+    def _adopt_created(self, new: NewRecord, unreadable: UnreadableAnswer) -> None:
+        """A create the server answered with something unreadable (HTML, garbage) may have
+        created the object all the same. Look for it by name: one unowned object holding
+        what was sent is ours, and is recorded as created; anything else is one actionable
+        error, never an object the next run blocks on without saying why."""
+        found = [
+            r
+            for r in self.list_records()
+            if r.managed_by is None and r.name.casefold() == new.name.casefold()
+        ]
+        if len(found) == 1 and holds(found[0], new):
+            self._state.remember(found[0].id, new)
+            self.notes.append(
+                f"creating '{new.name}': the answer could not be read; found the new record "
+                f"{found[0].id} by name and took it as created"
+            )
+            return
+        raise RegistryError(
+            f"{unreadable}. '{new.name}' may have been created all the same: if the next plan "
+            "says a record with this name is not managed by reconciler, check it in the "
+            "registry and adopt it with `reconcile import`, or delete it"
+        ) from None
+
     def _update(self, update: RecordUpdate) -> None:
         raise NotImplementedError
 
@@ -213,3 +246,16 @@ class RemoteRegistry:
 
     def _delete(self, gone: RecordDelete) -> None:
         raise NotImplementedError
+
+
+def holds(record: Record, new: NewRecord) -> bool:
+    """Whether a live record shows what `new` sent: its name, and every connection value
+    the registry returns (masked ones and write-only ones it does not are not compared)."""
+    if record.name != new.name:
+        return False
+    for key, value in record.connection.items():
+        if value is None or is_masked(value):
+            continue
+        if key not in new.connection or str(new.connection[key]) != str(value):
+            return False
+    return True

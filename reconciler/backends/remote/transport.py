@@ -7,6 +7,13 @@ a write that is not idempotent (a POST that creates) is retried only when the se
 certainly did not process it, since none of these APIs has an idempotency key and a blind
 retry could create an object twice. The Sources API backend and every provider share it, so
 they all wait, give up and explain in the same way.
+
+It is also where a broken or hostile server is contained: each attempt has a total deadline
+(`--http-timeout`, from connecting to the last byte; httpx's own timeouts are per read, so
+a server dripping a byte at a time would hold the run forever), an answer is read up to
+`max_bytes` and no further, redirects are refused, and a link (a `next` page) to another
+scheme, host or port is refused before anything is sent, so the credential never leaves the
+origin it was given for.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from reconciler.backends.remote.deadline import deadline_in, deadline_transport
+from reconciler.backends.remote.origins import call, format_origin, origin
 from reconciler.errors import RegistryError, StaleRecordError
 
 T = TypeVar("T")
@@ -32,6 +41,16 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Statuses and errors after which a POST certainly never reached the application.
 _POST_RETRY_STATUSES = frozenset({429, 503})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# The largest answer read (decoded): a registry listing is far below it, a runaway or
+# hostile server is cut off.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# Headers that describe the body as it came over the wire, not as it was read.
+_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class UnreadableAnswer(RegistryError):
+    """The server answered, but not with what the call expects (not JSON, the wrong shape,
+    too large): after a create, the object may exist all the same."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +103,7 @@ class Transport:
         concurrency: int = 16,
         headers: Mapping[str, str] | None = None,
         created: str = "created",
+        max_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.display_url = display_url
         self.retry = retry or RetryPolicy()
@@ -95,12 +115,17 @@ class Transport:
         sent = {"Accept": "application/json", "User-Agent": "reconciler"}
         sent.update(headers or {})
         sent.update(credential.headers())
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.max_bytes = max_bytes
         self._client = httpx.Client(
             base_url=base_url,
             headers=sent,
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            limits=limits,
+            transport=deadline_transport(limits),
+            follow_redirects=False,
         )
+        self._origin = origin(base_url)
 
     def close(self) -> None:
         self._client.close()
@@ -119,12 +144,14 @@ class Transport:
     ) -> tuple[httpx.Response, int]:
         """Send with retries; statuses in `absent` are answers, returned with the attempt count."""
         answers = set(absent)
+        request = self._client.build_request(method, path, json=json, params=params)
+        self._same_origin(request, what, link=str(path))
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self.retry.attempts
             try:
-                response = self._client.request(method, path, json=json, params=params)
+                response = self._exchange(request, what)
             except httpx.TransportError as exc:
                 retryable = idempotent or isinstance(exc, _NOT_SENT)
                 if last or not retryable:
@@ -133,6 +160,8 @@ class Transport:
                 self.retry.sleep(self._backoff(attempt))
                 continue
             status = response.status_code
+            if 300 <= status < 400 and status not in answers:
+                raise RegistryError(self._redirect_message(what, response))
             if status < 400 or status in answers:
                 return response, attempt
             retryable = status in (RETRY_STATUSES if idempotent else _POST_RETRY_STATUSES)
@@ -171,9 +200,68 @@ class Transport:
         try:
             return response.json()
         except ValueError:
-            raise RegistryError(
-                f"{what}: HTTP {response.status_code} from {self.display_url} is not JSON"
+            raise UnreadableAnswer(
+                f"{what}: HTTP {response.status_code} from {self.display_url} is not JSON "
+                f"({call(response.request)})"
             ) from None
+
+    def _exchange(self, request: httpx.Request, what: str) -> httpx.Response:
+        """One attempt, read whole within the deadline and the size limit: a response
+        whose body is already in memory."""
+        with deadline_in(self.timeout):
+            streamed = self._client.send(request, stream=True)
+            try:
+                body = self._read(streamed, what)
+            finally:
+                streamed.close()
+        headers = [(k, v) for k, v in streamed.headers.multi_items() if k not in _WIRE_HEADERS]
+        return httpx.Response(
+            streamed.status_code,
+            headers=headers,
+            content=body,
+            request=request,
+            extensions={"reason_phrase": streamed.extensions.get("reason_phrase", b"")},
+        )
+
+    def _read(self, response: httpx.Response, what: str) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        too_big = UnreadableAnswer(
+            f"{what}: the answer from {self.display_url} is larger than "
+            f"{self.max_bytes:,} bytes ({call(response.request)}); not read"
+        )
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():  # decoded: a compressed bomb is cut off too
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _same_origin(self, request: httpx.Request, what: str, link: str) -> None:
+        """Refuse, before sending, a request to another scheme, host or port than the
+        registry's (a `next` link from a hostile or misconfigured server): the credential
+        goes only where it was given for. The link as given is checked too, since httpx
+        would quietly send a scheme-relative `//host/path` to the registry's host."""
+        for target in (origin(link, self._origin), origin(str(request.url))):
+            if target == self._origin:
+                continue
+            raise RegistryError(
+                f"{what}: {self.display_url} gave a link to another origin "
+                f"({format_origin(target)}); not followed, as the {self.credential.noun} is sent "
+                f"only to {format_origin(self._origin)}"
+            )
+
+    def _redirect_message(self, what: str, response: httpx.Response) -> str:
+        location = response.headers.get("Location", "")
+        where = f" to {format_origin(origin(location, self._origin))}" if location else ""
+        return (
+            f"{what}: HTTP {response.status_code} redirect{where} from {self.display_url} "
+            f"({call(response.request)}): redirects are not followed; set the registry URL to "
+            "the address the API answers at"
+        )
 
     def parallel(self, fetch: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """`fetch` of every item, at most `concurrency` at once, results in input order.
