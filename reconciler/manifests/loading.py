@@ -231,10 +231,20 @@ def _manifests(docs: list[Document], display: str) -> list[Manifest] | None:
 def _read(path: Path, display: str) -> tuple[list[Document], list[Problem]]:
     """An unreadable file is one problem like any other, so the other files are still checked."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = _read_regular(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         return [], [Problem(display, 1, f"cannot read file: {_reason(exc)}")]
     return parse_documents(text, display)
+
+
+def _read_regular(path: Path) -> str:
+    """Path.read_text, for a regular file only: one swapped for a FIFO since discovery must
+    not hang the run (opened without blocking, checked before reading)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, encoding="utf-8") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        return handle.read()
 
 
 def validate_document(doc: Document, display: str) -> tuple[Manifest | None, list[Problem]]:
