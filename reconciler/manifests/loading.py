@@ -77,7 +77,7 @@ def _manifest_files(sources_dir: Path) -> list[tuple[str, str]]:
     root = os.path.realpath(sources_dir)
     _walk(str(sources_dir), "", found, _Discovery(root, display, refused))
     if refused:
-        raise ReconcilerError("; ".join(refused) + "; nothing was read")
+        raise ReconcilerError("; ".join(sorted(refused)) + "; nothing was read")
     found.sort()
     return found
 
