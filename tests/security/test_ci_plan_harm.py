@@ -153,8 +153,9 @@ def test_a_host_not_allowed_is_never_contacted(repo: Path, listener: socket.sock
     assert not _accepted(listener)
 
 
-def test_by_default_only_loopback_is_contacted(repo: Path) -> None:
-    _postgres(repo, "attacker.example", 5432)
+@pytest.mark.parametrize("host", ["attacker.example", "127.0.0.1,attacker.example"])
+def test_by_default_only_loopback_is_contacted(repo: Path, host: str) -> None:
+    _postgres(repo, host, 5432)  # libpq tries each host of a list: every one must be allowed
     for result in _runs(repo, PROD_DB_PASSWORD=PASSWORD):
         text = result.output + result.stderr
         assert result.exit_code == 1, text
