@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,14 +64,39 @@ def resolve(value: Any, *, source: str, field: str, env: Mapping[str, str] | Non
         resolved = env[target]
     else:
         try:
-            resolved = Path(target).expanduser().read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or "not readable as UTF-8 text"
+            resolved = read_secret_file(target)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            if isinstance(exc, UnicodeDecodeError):
+                reason = "not readable as UTF-8 text"
             raise SecretResolutionError(
                 f"{where}: cannot read secret file {target}: {reason}"
             ) from None
     REDACTOR.add(resolved)
     return resolved
+
+
+# A secret is a password, a token, a key: far below this. Anything bigger is a mistake.
+MAX_SECRET_FILE = 64 * 1024
+
+
+def read_secret_file(target: str) -> str:
+    """A `${file:}` secret: a regular file of at most MAX_SECRET_FILE bytes, UTF-8, trailing
+    newline stripped. Opened without blocking and checked before reading, so a FIFO, a
+    device (`/dev/zero`, `/dev/stdin`) or a directory is a clear error, never a hang."""
+    path = Path(target).expanduser()
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = b""
+        while chunk := os.read(fd, MAX_SECRET_FILE + 1 - len(data)):
+            data += chunk
+            if len(data) > MAX_SECRET_FILE:
+                raise ValueError(f"larger than {MAX_SECRET_FILE} bytes")
+    finally:
+        os.close(fd)
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
 
 
 def fingerprint(key: bytes, value: Any) -> str:

@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.backends.sql.shared import _loads
-from reconciler.manifests.loading import SUFFIXES, find_manifest_files
+from reconciler.errors import ReconcilerError
+from reconciler.manifests.loading import find_manifest_files
 from reconciler.models import Manifest
 from reconciler.planning import plan as planning
 from reconciler.planning.plan import SecretFingerprints, canonical, desired_document, diff_fields
@@ -140,13 +141,9 @@ def test_fingerprints_are_computed_once_per_distinct_value() -> None:
     assert SecretFingerprints().of is None
 
 
-def rglob_selection(root: Path) -> list[Path]:
-    """The implementation find_manifest_files had."""
-    found = [p for p in root.rglob("*") if p.suffix in SUFFIXES and p.is_file()]
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
-
-
-def test_manifest_files_are_the_ones_rglob_selected(tmp_path: Path) -> None:
+def test_manifest_files_follow_the_discovery_rules(tmp_path: Path) -> None:
+    """rglob's selection, except on purpose: hidden entries skipped, extensions in any case,
+    a link out of the directory or a broken one refused (tests/security/test_discovery.py)."""
     root = tmp_path / "sources.d"
     for name in (
         "a.yaml",
@@ -167,16 +164,33 @@ def test_manifest_files_are_the_ones_rglob_selected(tmp_path: Path) -> None:
         path.write_text("name: x\n")
     (root / "dir.yaml").mkdir()
     (root / "dir.yaml" / "i.yaml").write_text("name: i\n")
+    os.symlink(root / "sub", root / "linked-dir")  # not entered: read where it really is
+    os.symlink(root / "a.yaml", root / "link.yaml")  # a link to a file inside is a file
+    expected = [
+        "a.yaml",
+        "b.yml",
+        "c.YAML",
+        "dir.yaml/i.yaml",
+        "link.yaml",
+        "sub/deeper/g.yml",
+        "sub/f.yaml",
+        "x..yaml",
+        "z/ü.yaml",
+    ]
+    for relative in (Path("sources.d"), root):
+        os.chdir(tmp_path)
+        assert find_manifest_files(relative) == [relative / name for name in expected]
     outside = tmp_path / "outside"
     outside.mkdir()
-    (outside / "j.yaml").write_text("name: j\n")
-    os.symlink(outside, root / "linked-dir")  # not entered, as rglob does not
-    os.symlink(root / "a.yaml", root / "link.yaml")  # a link to a file is a file
-    os.symlink(root / "missing.yaml", root / "broken.yaml")  # a broken link is not
-    for relative in (Path("sources.d"), root):
-        base = relative if relative.is_absolute() else tmp_path / relative
-        os.chdir(tmp_path)
-        assert find_manifest_files(relative) == rglob_selection(relative), base
+    os.symlink(outside, root / "outside-dir")
+    os.symlink(root / "missing.yaml", root / "broken.yaml")
+    with pytest.raises(ReconcilerError) as refused:
+        find_manifest_files(root)
+    assert str(refused.value) == (
+        f"{root}/broken.yaml: dangling symbolic link; "
+        f"{root}/outside-dir: symbolic link to a path outside the sources directory; "
+        "nothing was read"
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -315,7 +315,7 @@ def test_a_directory_loads_the_same_with_and_without_the_fast_path(files: list[s
 def load(root: Path, *, fast: bool) -> Any:
     previous, fastload.ENABLED = fastload.ENABLED, fast
     try:
-        manifests = load_manifests(root)
+        manifests = load_manifests(root, allow_empty=True)
     except InvalidManifests as exc:
         return [str(p) for p in exc.problems]
     finally:

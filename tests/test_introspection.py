@@ -53,6 +53,13 @@ def shape(table: Any) -> list[tuple[str, str, bool, int]]:
     return [(c.name, c.type, c.nullable, c.position) for c in table.columns]
 
 
+@pytest.fixture(autouse=True)
+def csv_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CSV files of these tests live in tmp_path: a data directory allowed from outside
+    the manifests, as introspection requires (tableschema/reach.py)."""
+    monkeypatch.setenv("RECONCILER_DATA_DIRS", str(tmp_path))
+
+
 @pytest.fixture
 def second_db(pg_server_url: str) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -254,7 +261,8 @@ def test_csv_samples_only_the_first_rows(tmp_path: Path) -> None:
 
 
 def test_csv_missing_file_and_unreadable_file(tmp_path: Path) -> None:
-    assert introspect_csv("t", tmp_path / "absent.csv") == TableMissing(source="t")
+    missing = introspect_csv("t", tmp_path / "absent.csv")
+    assert missing == TableMissing(source="t", reason=f"file {tmp_path / 'absent.csv'} not found")
     (tmp_path / "latin1.csv").write_bytes(b"name\n\xe9t\xe9\n")
     outcome = introspect_csv("t", tmp_path / "latin1.csv")
     assert isinstance(outcome, Unreachable) and "latin1.csv" in outcome.reason

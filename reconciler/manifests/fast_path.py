@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 from functools import cache
 from typing import Any
 
@@ -98,8 +99,10 @@ def read_text(path: str) -> str | None:
     chunks: list[bytes] = []
     size = 0
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in: no hang
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
             while chunk := os.read(fd, 65_536):
                 chunks.append(chunk)
                 size += len(chunk)

@@ -6,9 +6,12 @@ InvalidManifests with every problem found, so nothing downstream ever sees half 
 
 from __future__ import annotations
 
+import difflib
+import errno
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -50,7 +53,7 @@ _SCHEMA_TYPES = {
 
 
 def find_manifest_files(sources_dir: Path) -> list[Path]:
-    """Every *.yaml / *.yml file under the directory, recursively, in sorted order."""
+    """Every manifest file under the directory, recursively, in sorted order (see `_walk`)."""
     _check_directory(sources_dir)
     return [sources_dir / relative for relative, _ in _manifest_files(sources_dir)]
 
@@ -63,36 +66,99 @@ def _check_directory(sources_dir: Path) -> None:
 
 
 def _manifest_files(sources_dir: Path) -> list[tuple[str, str]]:
-    """find_manifest_files as (path relative to the directory, path to open), no Path objects."""
+    """find_manifest_files as (path relative to the directory, path to open), no Path objects.
+
+    Anything that cannot be read, or that is not what it seems, is an error naming its path,
+    never a skip: a skipped manifest would look deleted to `--prune`.
+    """
     found: list[tuple[str, str]] = []
-    try:
-        _walk(str(sources_dir), "", found)
-    except OSError as exc:
-        raise ReconcilerError(
-            f"cannot read sources directory '{sources_dir}': {exc.strerror}"
-        ) from exc
+    refused: list[str] = []
+    display = (sources_dir / "_").as_posix()[:-1]  # what Path.as_posix() puts before a child
+    root = os.path.realpath(sources_dir)
+    _walk(str(sources_dir), "", found, _Discovery(root, display, refused))
+    if refused:
+        raise ReconcilerError("; ".join(sorted(refused)) + "; nothing was read")
     found.sort()
     return found
 
 
-def _walk(directory: str, prefix: str, found: list[tuple[str, str]]) -> None:
-    """What `rglob("*")` then `suffix` and `is_file()` select, in one scandir per directory.
+@dataclass(frozen=True)
+class _Discovery:
+    """Where discovery is confined to (the sources directory, resolved) and what it refused."""
 
-    As rglob: symlinked directories are not entered, unreadable ones are skipped.
+    root: str
+    display: str
+    refused: list[str]
+
+    def refuse(self, relative: str, why: str) -> None:
+        self.refused.append(f"{self.display}{relative}: {why}")
+
+    def inside(self, target: str) -> bool:
+        return target == self.root or target.startswith(self.root.rstrip(os.sep) + os.sep)
+
+
+def _walk(directory: str, prefix: str, found: list[tuple[str, str]], where: _Discovery) -> None:
+    """Every *.yaml / *.yml file (any case) in sorted order, in one scandir per directory.
+
+    Hidden entries (`.archive/`, `.x.yaml`) are skipped. A symlink is followed only to a
+    file or directory inside the sources directory; a symlinked directory is not entered
+    (what it holds is read where it really is). An unreadable directory, a dangling symlink,
+    a symlink loop, a symlink out of the directory, or a manifest name on something that is
+    not a regular file is refused.
     """
     try:
         with os.scandir(directory) as listing:
             entries = list(listing)
-    except PermissionError:
+    except OSError as exc:
+        where.refuse(prefix.rstrip("/") or ".", f"cannot read directory: {_reason(exc)}")
         return
     for entry in entries:
+        if entry.name.startswith("."):
+            continue
         relative = prefix + entry.name
-        if _suffix(entry.name) in SUFFIXES and (
-            Path(entry.path).is_file() if entry.is_symlink() else entry.is_file()
-        ):
+        manifest = _suffix(entry.name).lower() in SUFFIXES
+        try:
+            if entry.is_symlink():
+                _follow(entry, relative, manifest, found, where)
+            elif entry.is_dir(follow_symlinks=False):
+                _walk(entry.path, relative + "/", found, where)
+            elif manifest:
+                if entry.is_file(follow_symlinks=False):
+                    found.append((relative, entry.path))
+                else:
+                    where.refuse(relative, "not a regular file")
+        except OSError as exc:
+            where.refuse(relative, f"cannot read: {_reason(exc)}")
+
+
+def _follow(
+    entry: os.DirEntry[str],
+    relative: str,
+    manifest: bool,
+    found: list[tuple[str, str]],
+    where: _Discovery,
+) -> None:
+    """A symlink: a manifest if it leads to a regular file inside the sources directory."""
+    try:
+        target = os.stat(entry.path)
+    except FileNotFoundError:
+        where.refuse(relative, "dangling symbolic link")
+        return
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            where.refuse(relative, "symbolic link loop")
+        else:
+            where.refuse(relative, f"cannot follow symbolic link: {_reason(exc)}")
+        return
+    if not where.inside(os.path.realpath(entry.path)):
+        where.refuse(relative, "symbolic link to a path outside the sources directory")
+    elif stat.S_ISDIR(target.st_mode):
+        return  # its files are read under their real path, inside the directory
+    elif manifest:
+        if stat.S_ISREG(target.st_mode):
             found.append((relative, entry.path))
-        elif entry.is_dir(follow_symlinks=False):
-            _walk(entry.path, relative + "/", found)
+        else:
+            where.refuse(relative, "not a regular file")
 
 
 def _suffix(name: str) -> str:
@@ -101,8 +167,12 @@ def _suffix(name: str) -> str:
     return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
-def load_manifests(sources_dir: Path) -> list[Manifest]:
-    """All manifests of the directory, or InvalidManifests listing every problem."""
+def load_manifests(sources_dir: Path, *, allow_empty: bool = False) -> list[Manifest]:
+    """All manifests of the directory, or InvalidManifests listing every problem.
+
+    A directory that declares no source is an error (a mistyped path, a checkout gone wrong)
+    unless `allow_empty`: with --prune, the prune guard decides about emptying a registry.
+    """
     manifests: list[Manifest] = []
     problems: list[Problem] = []
     names: list[_Name] = []
@@ -129,6 +199,11 @@ def load_manifests(sources_dir: Path) -> list[Manifest]:
     problems.extend(_duplicate_names(names))
     if problems:
         raise InvalidManifests(sorted(set(problems), key=lambda p: (p.file, p.line, p.message)))
+    if not manifests and not allow_empty:
+        raise ReconcilerError(
+            f"no sources in sources directory '{sources_dir.as_posix()}' "
+            f"(no *.yaml / *.yml file in it declares one)"
+        )
     return manifests
 
 
@@ -156,10 +231,20 @@ def _manifests(docs: list[Document], display: str) -> list[Manifest] | None:
 def _read(path: Path, display: str) -> tuple[list[Document], list[Problem]]:
     """An unreadable file is one problem like any other, so the other files are still checked."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = _read_regular(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         return [], [Problem(display, 1, f"cannot read file: {_reason(exc)}")]
     return parse_documents(text, display)
+
+
+def _read_regular(path: Path) -> str:
+    """Path.read_text, for a regular file only: one swapped for a FIFO since discovery must
+    not hang the run (opened without blocking, checked before reading)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, encoding="utf-8") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        return handle.read()
 
 
 def validate_document(doc: Document, display: str) -> tuple[Manifest | None, list[Problem]]:
@@ -192,7 +277,8 @@ def _problems_for(error: Any, doc: Document, display: str) -> Iterable[Problem]:
         patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
         extra = (k for k in instance if k not in allowed and not any(p.search(k) for p in patterns))
         for key in sorted(extra):
-            yield Problem(display, doc.line_of((*path, key)), f"{prefix}unknown key '{key}'")
+            message = f"{prefix}unknown key '{key}'{_did_you_mean(key, allowed)}"
+            yield Problem(display, doc.line_of((*path, key)), message)
         return
     if error.validator == "required":
         for key in error.validator_value:
@@ -201,6 +287,12 @@ def _problems_for(error: Any, doc: Document, display: str) -> Iterable[Problem]:
         return
     message = describe(error, secret=_is_sensitive(doc.data, path))
     yield Problem(display, doc.line_of(path), prefix + message)
+
+
+def _did_you_mean(key: str, known: Iterable[str]) -> str:
+    """A hint for a misspelt key: the closest known one, if any is close (difflib's ratio)."""
+    close = difflib.get_close_matches(key.lower(), sorted(known), n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def describe(error: Any, secret: bool) -> str:

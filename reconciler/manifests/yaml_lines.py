@@ -8,6 +8,7 @@ tags, aliases that contain themselves, and alias bombs (a node budget per docume
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,13 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 _VALUE = "tag:yaml.org,2002:value"
+_INT = "tag:yaml.org,2002:int"
+# The only integer spelling YAML 1.1 and 1.2 read alike (the fast path allows no other).
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)", re.ASCII)
+_AMBIGUOUS_INT = (
+    "integer in a YAML 1.1-only form (leading-zero octal, 0x, 0b, sexagesimal like 1:30, "
+    "or digits with _), read differently by YAML 1.2: write it in plain decimal, or quote it"
+)
 _REJECTED = object()  # a scalar whose tag or text could not be constructed
 
 
@@ -182,6 +190,12 @@ def _build(node: yaml.Node, path: Path_, state: _Build) -> Any:
         value = _scalar(node, state)
         if value is _REJECTED:
             state.doc.rejected.add(path)
+            return None
+        if node.tag == _INT and not _DECIMAL.fullmatch(node.value):
+            # `0755`, `0x1F`, `0b101`, `1:30`, `1_000`: integers to YAML 1.1 (pyyaml), other
+            # values (or strings) to YAML 1.2 and to most other tools. Never guess which.
+            where = f"{dotted(path)}: " if path else ""
+            state.reject(node.start_mark.line + 1, path, where + _AMBIGUOUS_INT)
             return None
         return value
     with state.inside(node, path, state.doc.line_of(path)) as entered:

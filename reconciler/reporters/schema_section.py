@@ -81,7 +81,8 @@ def _finding_text(finding: SchemaFinding) -> str:
 
 def _hint(source: SourceSchema) -> str | None:
     if source.status == "missing":
-        return "stays reported until the table exists again (or the manifest is removed)"
+        what = "file" if source.source_type == "csv" else "table"
+        return f"stays reported until the {what} exists again (or the manifest is removed)"
     if source.status != "breaking":
         return None
     ways = []

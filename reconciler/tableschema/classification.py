@@ -313,7 +313,8 @@ def _diff(old: Sequence[_Col], new: Sequence[_Col], perspective: Perspective) ->
 
 def _outcome_change(outcome: TableMissing | Unreachable) -> SchemaChange:
     if isinstance(outcome, TableMissing):
-        return _change("table_missing", None, None, None, "breaking", "table not found (breaking)")
+        what = outcome.reason or "table not found"
+        return _change("table_missing", None, None, None, "breaking", f"{what} (breaking)")
     text = f"cannot introspect: {outcome.reason}"
     return _change("unreachable", None, None, outcome.reason, "error", text)
 

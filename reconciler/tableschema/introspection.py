@@ -10,6 +10,7 @@ import csv
 import math
 import os
 import re
+import stat
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,8 @@ from typing import Any
 
 import psycopg
 from pydantic import BaseModel, ConfigDict
+
+from reconciler.tableschema.reach import Reach
 
 
 class _Frozen(BaseModel):
@@ -43,6 +46,7 @@ class ObservedTable(_Frozen):
 
 class TableMissing(_Frozen):
     source: str
+    reason: str = ""  # what is missing when it is not a table (a CSV file); never a secret
 
 
 class Unreachable(_Frozen):
@@ -102,10 +106,13 @@ def introspect_postgres(
     timeout: float = 10.0,
     max_workers: int = 8,
     stats: IntrospectionStats | None = None,
+    reach: Reach | None = None,
 ) -> dict[str, Outcome]:
     """Each target's live columns: one connection and one query per database, databases in
-    parallel, every wait bounded by `timeout` seconds. Never raises for a bad database."""
+    parallel, every wait bounded by `timeout` seconds. Never raises for a bad database.
+    A host `reach` does not allow (default: from the environment) is never contacted."""
     stats = stats if stats is not None else IntrospectionStats()
+    reach = reach if reach is not None else Reach.from_environment()
     results: dict[str, Outcome] = {}
     groups: dict[_DbKey, list[tuple[str, str, str]]] = {}
     passwords: dict[_DbKey, set[str]] = {}
@@ -121,6 +128,10 @@ def introspect_postgres(
             port = int(conn.get("port") or 5432)
         except (TypeError, ValueError):
             results[target.source] = Unreachable(source=target.source, reason="invalid port")
+            continue
+        refused = reach.host_refusal(str(conn["host"]), port)
+        if refused is not None:
+            results[target.source] = Unreachable(source=target.source, reason=refused)
             continue
         key = (str(conn["host"]), port, str(conn["dbname"]), str(conn["user"]))
         schema = str(conn.get("schema") or "public")
@@ -285,11 +296,20 @@ def _column_type(kinds: set[str]) -> str:
     return "text"
 
 
-def introspect_csv(source: str, file_path: str | Path, *, sample_rows: int = 1000) -> Outcome:
+def introspect_csv(
+    source: str, file_path: str | Path, *, sample_rows: int = 1000, reach: Reach | None = None
+) -> Outcome:
     """Header names plus types inferred from the first `sample_rows` rows; empty cells make a
-    column nullable and do not vote on its type."""
+    column nullable and do not vote on its type. Only a regular file that `reach` allows
+    (default: from the environment) is opened: its header ends up in reports."""
     path = Path(file_path).expanduser()
+    reach = reach if reach is not None else Reach.from_environment()
+    refused = reach.file_refusal(str(file_path))
+    if refused is not None:
+        return Unreachable(source=source, reason=refused)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return Unreachable(source=source, reason=f"cannot read {path}: not a regular file")
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
@@ -310,7 +330,7 @@ def introspect_csv(source: str, file_path: str | Path, *, sample_rows: int = 100
                     else:
                         nullable[index] = True
     except FileNotFoundError:
-        return TableMissing(source=source)
+        return TableMissing(source=source, reason=f"file {file_path} not found")
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         detail = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         return Unreachable(source=source, reason=f"cannot read {path}: {detail}")

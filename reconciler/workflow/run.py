@@ -59,7 +59,7 @@ class Outcome:
 
 
 def _prepare(options: Options, *, dry_run: bool) -> tuple[list[Manifest], ResolvedSecrets]:
-    manifests = load_manifests(options.sources_dir)
+    manifests = load_manifests(options.sources_dir, allow_empty=options.prune)
     secrets = resolve_all(
         (desired_document(m) for m in manifests), strict=options.strict or not dry_run
     )
