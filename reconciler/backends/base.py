@@ -80,6 +80,10 @@ class RunEntry:
     registry: str = ""
 
 
+# How long a run waits for another run's write lock (--lock-timeout): the one default.
+DEFAULT_LOCK_TIMEOUT_S = 60.0
+
+
 @dataclass(frozen=True)
 class ConnectOptions:
     """How to reach a registry beyond its URL; each backend uses what applies to it."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from reconciler.actor import actor
 from reconciler.backends import open_registry, redact_url
-from reconciler.backends.base import ConnectOptions, Registry, RunEntry
+from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, ConnectOptions, Registry, RunEntry
 from reconciler.errors import LockTimeout, ReconcilerError
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import ApplyResult, Manifest, Plan, Record
@@ -41,7 +41,7 @@ class Options:
     max_deletes: int = 10
     force_deletes: bool = False
     force_conflicts: bool = False
-    lock_timeout: float = 60.0
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     # Beyond the registry URL: the state store and timeout of an http(s) registry.
     connect: ConnectOptions = field(default_factory=ConnectOptions)
 

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from reconciler import progress
 from reconciler.backends import redact_url
 from reconciler.backends.base import (
+    DEFAULT_LOCK_TIMEOUT_S,
     ConnectOptions,
     NewRecord,
     RecordDelete,
@@ -29,7 +30,6 @@ from reconciler.backends.base import (
     Writes,
 )
 from reconciler.backends.remote.state_store import StateStore
-from reconciler.backends.sql.shared import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.errors import RegistryError
 from reconciler.secret_refs import is_reference
 

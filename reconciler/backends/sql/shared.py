@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from reconciler import progress
 from reconciler.backends.base import (
+    DEFAULT_LOCK_TIMEOUT_S,
     NewRecord,
     RecordDelete,
     RecordReplace,
@@ -128,9 +129,6 @@ def migrations(types: dict[str, str]) -> list[list[str]]:
             )""",
         ],
     ]
-
-
-DEFAULT_LOCK_TIMEOUT_S = 60.0
 
 
 class SqlRegistry(SnapshotsMixin, ABC):

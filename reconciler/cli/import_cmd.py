@@ -1,0 +1,54 @@
+"""`reconcile import`: adopt records registered outside git into manifests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli.options import OWNER, REGISTRY, with_options
+from reconciler.cli.running import run, settings
+from reconciler.cli.usage import Command, UsageError
+from reconciler.exit_codes import EXIT_OK
+
+
+@click.command("import", cls=Command)
+@with_options(REGISTRY, OWNER)
+@click.option("--name", "names", multiple=True, help="Import this source (repeatable).")
+@click.option("--all", "import_all", is_flag=True, help="Import every record nobody owns.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Directory to write the manifests to (e.g. sources.d).",
+)
+@click.pass_context
+def import_(
+    ctx: click.Context, /, names: tuple[str, ...], import_all: bool, out: Path, **_: object
+) -> None:
+    """Adopt records registered outside git: write their manifests and take ownership.
+
+    Sensitive values are written as ${env:...} references, with a comment naming the variable
+    to set; the secrets themselves never reach the files.
+    """
+    s = settings(ctx)
+    if bool(names) == import_all:
+        raise UsageError("give either --name NAME (repeatable) or --all", ctx)
+
+    def action() -> int:
+        from reconciler.workflow.adoption import import_records
+
+        imported = import_records(
+            s.registry,
+            owner=s.owner,
+            names=list(names) or None,
+            out_dir=out,
+            options=s.connect,
+        )
+        for item in imported:
+            needs = f"  (set {', '.join(item.variables)})" if item.variables else ""
+            click.echo(f"  + {item.name} → {item.path}{needs}")
+        click.echo(f"Imported {len(imported)} source(s); they are now managed by '{s.owner}'.")
+        return EXIT_OK
+
+    run(action, registry=s.registry)
