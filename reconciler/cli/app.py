@@ -18,9 +18,9 @@ from reconciler.cli import (
     validate,
 )
 from reconciler.cli.options import (
+    BARE_OPTIONS,
     OUTPUT,
     OWNER,
-    PLAN_OPTIONS,
     REGISTRY,
     RUN_OPTIONS,
     SOURCES,
@@ -37,7 +37,7 @@ from reconciler.cli.usage import Group
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *PLAN_OPTIONS, *RUN_OPTIONS)
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *BARE_OPTIONS, *RUN_OPTIONS)
 @flag("--dry-run", help="Show the plan; write nothing (same as `reconcile plan`).")
 @click.version_option(package_name="reconciler")
 @click.pass_context

@@ -25,9 +25,9 @@ def option(*decls: str, name: str, **attrs: Any) -> Callable[[F], F]:
     return click.option(*decls, name, **attrs)
 
 
-def flag(*decls: str, help: str) -> Callable[[F], F]:
+def flag(*decls: str, help: str, hidden: bool = False) -> Callable[[F], F]:
     name = decls[0].lstrip("-").replace("-", "_")
-    return click.option(*decls, name, is_flag=True, default=False, help=help)
+    return click.option(*decls, name, is_flag=True, default=False, help=help, hidden=hidden)
 
 
 def with_options(*options: Callable[[F], F]) -> Callable[[F], F]:
@@ -93,7 +93,7 @@ LOCK_TIMEOUT = option(
     type=click.FloatRange(min=0),
     help="Seconds to wait for another run's lock before giving up.",
 )
-PLAN_OPTIONS: list[Callable[[F], F]] = [
+PRUNE_OPTIONS: list[Callable[[F], F]] = [
     flag("--prune", help="Also delete owned records whose manifest is gone."),
     option(
         "--max-deletes",
@@ -106,16 +106,18 @@ PLAN_OPTIONS: list[Callable[[F], F]] = [
         help="With --prune: delete even past the guard (over --max-deletes, over half of the "
         "owned records, or an empty sources directory).",
     ),
-    flag("--force-conflicts", help="Apply records changed both in git and outside git (git wins)."),
-    flag(
-        "--strict", help="Fail a plan when a ${env:...}/${file:...} reference cannot be resolved."
-    ),
-    LOCK_TIMEOUT,
-    flag(
-        "--detailed-exitcode",
-        help="With a plan: exit 0 when there is nothing to do, 2 when changes are pending.",
-    ),
 ]
+FORCE_CONFLICTS = flag(
+    "--force-conflicts", help="Apply records changed both in git and outside git (git wins)."
+)
+STRICT = flag(
+    "--strict", help="Fail a plan when a ${env:...}/${file:...} reference cannot be resolved."
+)
+DETAILED_EXITCODE = flag(
+    "--detailed-exitcode",
+    help="With a plan: exit 0 when there is nothing to do, 2 when changes are pending "
+    "(with --schema, also on a schema warning).",
+)
 SCHEMA_TUNING: list[Callable[[F], F]] = [
     option(
         "--timeout",
@@ -131,13 +133,36 @@ SCHEMA_TUNING: list[Callable[[F], F]] = [
         "instead of each source's schema_perspective.",
     ),
 ]
-PLAN_OPTIONS += [
+SCHEMA_OPTIONS: list[Callable[[F], F]] = [
     flag(
         "--schema",
         help="Also check every source's live table for schema changes (as `reconcile schema`; "
         "a plan records nothing); exit 3 on a breaking change under schema_policy: fail.",
     ),
     *SCHEMA_TUNING,
+]
+# What each way of planning takes (a plan takes no lock; an apply is always strict).
+PLAN_OPTIONS: list[Callable[[F], F]] = [
+    *PRUNE_OPTIONS,
+    FORCE_CONFLICTS,
+    STRICT,
+    DETAILED_EXITCODE,
+    *SCHEMA_OPTIONS,
+]
+APPLY_OPTIONS: list[Callable[[F], F]] = [
+    *PRUNE_OPTIONS,
+    FORCE_CONFLICTS,
+    LOCK_TIMEOUT,
+    DETAILED_EXITCODE,
+    *SCHEMA_OPTIONS,
+]
+BARE_OPTIONS: list[Callable[[F], F]] = [
+    *PRUNE_OPTIONS,
+    FORCE_CONFLICTS,
+    STRICT,
+    LOCK_TIMEOUT,
+    DETAILED_EXITCODE,
+    *SCHEMA_OPTIONS,
 ]
 PROGRESS = click.option(
     "--progress/--no-progress",
@@ -146,7 +171,7 @@ PROGRESS = click.option(
     help="Show progress on stderr.  [default: on a terminal only, never when CI is set]",
 )
 # For cron and CI: what a run leaves behind besides its output (see delivery.py).
-RUN_OPTIONS: list[Callable[[F], F]] = [
+REPORT_OPTIONS: list[Callable[[F], F]] = [
     option(
         "--report",
         name="report",
@@ -161,9 +186,10 @@ RUN_OPTIONS: list[Callable[[F], F]] = [
         help="Write Prometheus metrics of the run to FILE (*.prom, for node_exporter's textfile "
         "collector), atomically.",
     ),
-    flag(
-        "--fail-on-drift",
-        help="Exit 2 when records were changed outside git (even once converged).",
-    ),
     PROGRESS,
 ]
+FAIL_ON_DRIFT = flag(
+    "--fail-on-drift", help="Exit 2 when records were changed outside git (even once converged)."
+)
+# `reconcile drift` exits 2 on drift anyway: it takes the others, not --fail-on-drift.
+RUN_OPTIONS: list[Callable[[F], F]] = [*REPORT_OPTIONS, FAIL_ON_DRIFT]

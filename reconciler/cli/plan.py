@@ -13,6 +13,7 @@ from reconciler.cli.options import (
     REGISTRY,
     RUN_OPTIONS,
     SOURCES,
+    flag,
     with_options,
 )
 from reconciler.cli.reconciling import reconcile
@@ -27,6 +28,7 @@ from reconciler.cli.usage import Command
     type=click.Path(path_type=Path, dir_okay=False),
     help="Save the plan to FILE; `reconcile apply FILE` applies exactly it.",
 )
+@flag("--dry-run", help="A plan is a dry run already.", hidden=True)
 @click.pass_context
 def plan(ctx: click.Context, /, out: Path | None, **_: object) -> None:
     """Show what apply would change; write nothing (same as --dry-run)."""

@@ -2,8 +2,11 @@
 
 Every default lives here (the field defaults of `Settings`); every environment variable too
 (`ENVVARS`). The options in `options.py` read both, so `--help` shows them and click does
-the env/default merge. An option given before the subcommand (`reconcile --owner x plan`)
-counts as given to the subcommand, unless the subcommand has it on its own command line.
+the env/default merge.
+
+Options given before the subcommand (`reconcile --owner x plan`): a subcommand honours those
+it has itself (unless it is given again after the subcommand) and refuses the others, so no
+option is silently ignored (`reconcile --dry-run import` is an error, not an import).
 """
 
 from __future__ import annotations
@@ -53,8 +56,8 @@ class Settings:
     progress: bool | None = None
     dry_run: bool = False
     no_record: bool = False
-    # The options given before the subcommand that it does not have (see `given_before`).
-    unused_before: tuple[str, ...] = field(default=(), compare=False)
+    # The settings given on the command line, before or after the subcommand.
+    given: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def stdout(self) -> str:
@@ -70,7 +73,7 @@ class Settings:
         return ConnectOptions(state=self.state, http_timeout=self.http_timeout)
 
 
-NAMES = frozenset(f.name for f in fields(Settings)) - {"unused_before"}
+NAMES = frozenset(f.name for f in fields(Settings)) - {"given"}
 
 
 def default(name: str) -> Any:
@@ -83,23 +86,42 @@ def _given(ctx: click.Context, name: str) -> bool:
 
 
 def from_context(ctx: click.Context) -> Settings:
-    """Settings of the running command: its own parameters, then those given before it."""
+    """Settings of the running command: its own parameters, then those given before it.
+
+    Raises a usage error naming an option given before the subcommand that it does not have.
+    """
     root = ctx.find_root()
-    values: dict[str, Any] = {}
-    unused: list[str] = []
-    for name, value in ctx.params.items():
-        if name in NAMES:
-            values[name] = value
+    values = {name: value for name, value in ctx.params.items() if name in NAMES}
+    given = {name for name in values if _given(ctx, name)}
     if root is not ctx:
         for name, value in root.params.items():
             if name not in NAMES or not _given(root, name):
                 continue
             if name not in ctx.params:
-                unused.append(name)
+                raise click.UsageError(
+                    f"option {_flag(root, name)} has no effect on `{command_path(ctx)}`", ctx
+                )
+            if name not in given:
                 values[name] = value
-            elif not _given(ctx, name):
-                values[name] = value
-    return replace(Settings(**_normalised(values)), unused_before=tuple(unused))
+                given.add(name)
+    return replace(Settings(**_normalised(values)), given=frozenset(given))
+
+
+def command_path(ctx: click.Context) -> str:
+    """`reconcile registry init`, whatever name the program was started under."""
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["reconcile", *names])
+
+
+def _flag(ctx: click.Context, name: str) -> str:
+    """How the user spells the option `name` (its long form)."""
+    for param in ctx.command.params:
+        if param.name == name:
+            return max(param.opts, key=len)
+    return name
 
 
 def _normalised(values: dict[str, Any]) -> dict[str, Any]:

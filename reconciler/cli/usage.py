@@ -21,12 +21,21 @@ class UsageError(click.UsageError):
     exit_code = EXIT_USAGE
 
 
+class HelpInstead(click.exceptions.NoArgsIsHelpError):
+    """A group called without its command (`reconcile registry`): its help, once; exit 1."""
+
+    exit_code = EXIT_USAGE
+
+
 @contextmanager
 def _usage_exit_code() -> Iterator[None]:
     try:
         yield
-    except UsageError:
+    except (UsageError, HelpInstead):
         raise
+    except click.exceptions.NoArgsIsHelpError as exc:
+        assert exc.ctx is not None
+        raise HelpInstead(exc.ctx) from None
     except click.UsageError as exc:
         raise UsageError(exc.format_message(), exc.ctx) from None
 
