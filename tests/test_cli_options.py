@@ -24,7 +24,9 @@ def test_dry_run_before_import_is_refused_and_writes_nothing(
     insert_raw(registry_url, "legacy")
     before = snapshot(registry_url)
     out = tmp_path / "adopted"
-    result = run("--dry-run", "import", "--all", "--out", str(out), "--registry", registry_url)
+    result = run(
+        "--dry-run", "import", "--all", "--sources-dir", str(out), "--registry", registry_url
+    )
     assert result.exit_code == 1
     assert "option --dry-run has no effect on `reconcile import`" in result.stderr
     assert not out.exists()

@@ -33,7 +33,7 @@ USAGE_ERRORS = [
     ("validate", "--registry", "sqlite:///x.db"),
     ("registry", "init", "--owner", "x"),
     ("registry", "nope"),
-    ("import", "--all"),  # missing --out
+    ("import", "--name"),  # a missing value
     ("import", "--out", "d"),  # neither --name nor --all
     ("history", "--limit", "0"),
     ("history", "--output", "junit"),

@@ -126,6 +126,11 @@ class Registry(Protocol):
         """Every record, in one query; an uninitialised registry has none."""
         ...
 
+    def exists(self) -> bool:
+        """False before the registry's tables were created (a typo'd path, a database
+        without them): read-only commands refuse it, a dry-run says so."""
+        ...
+
     def init(self) -> int:
         """Create or migrate the registry's tables; returns how many migrations ran."""
         ...

@@ -21,7 +21,7 @@ def drift(ctx: click.Context, /, **_: object) -> None:
     def action() -> int:
         from reconciler.workflow import run as workflow
 
-        outcome = workflow.dry_run(run_options(s))
+        outcome = workflow.dry_run(run_options(s), must_exist=True)
         emit(report("drift", s, outcome), s.stdout)
         return exit_codes.for_drift(outcome.plan)
 

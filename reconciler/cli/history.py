@@ -7,6 +7,7 @@ import click
 from reconciler.cli.options import REGISTRY, with_options
 from reconciler.cli.running import run, settings
 from reconciler.cli.usage import Command, UsageError
+from reconciler.errors import RegistryMissing
 from reconciler.exit_codes import EXIT_OK
 from reconciler.secret_refs import REDACTOR
 
@@ -41,6 +42,8 @@ def history(ctx: click.Context, /, limit: int, **_: object) -> None:
 
         store = open_registry(s.registry, writable=False, options=s.connect)
         try:
+            if not store.exists():
+                raise RegistryMissing(store.display_url)
             runs = store.list_runs(limit=limit)
         finally:
             store.close()

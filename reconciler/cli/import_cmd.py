@@ -6,25 +6,36 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import OWNER, REGISTRY, with_options
+from reconciler.cli.options import OWNER, REGISTRY, SOURCES, flag, with_options
 from reconciler.cli.running import run, settings
 from reconciler.cli.usage import Command, UsageError
 from reconciler.exit_codes import EXIT_OK
 
 
 @click.command("import", cls=Command)
-@with_options(REGISTRY, OWNER)
+@with_options(SOURCES, REGISTRY, OWNER)
 @click.option("--name", "names", multiple=True, help="Import this source (repeatable).")
 @click.option("--all", "import_all", is_flag=True, help="Import every record nobody owns.")
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Directory to write the manifests to (e.g. sources.d).",
+    help="Directory to write the manifests to, inside the sources directory.  "
+    "[default: the sources directory]",
+)
+@flag(
+    "--allow-outside",
+    help="Allow --out outside the sources directory (the next run will not read those "
+    "manifests, and --prune would delete what was adopted).",
 )
 @click.pass_context
 def import_(
-    ctx: click.Context, /, names: tuple[str, ...], import_all: bool, out: Path, **_: object
+    ctx: click.Context,
+    /,
+    names: tuple[str, ...],
+    import_all: bool,
+    out: Path | None,
+    allow_outside: bool,
+    **_: object,
 ) -> None:
     """Adopt records registered outside git: write their manifests and take ownership.
 
@@ -42,7 +53,9 @@ def import_(
             s.registry,
             owner=s.owner,
             names=list(names) or None,
-            out_dir=out,
+            out_dir=out or s.sources_dir,
+            sources_dir=s.sources_dir,
+            allow_outside=allow_outside,
             options=s.connect,
         )
         for item in imported:

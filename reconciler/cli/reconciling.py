@@ -93,6 +93,12 @@ def reconcile(
             outcome = workflow.save_plan(options, out) if out else workflow.dry_run(options)
             schema = _schema_check(s, outcome.manifests, record=False)
             emit(report("plan", s, outcome, schema), s.stdout)
+            if outcome.registry_missing:
+                click.echo(
+                    f"note: registry {outcome.registry} does not exist yet; "
+                    "every source will be created.",
+                    err=True,
+                )
             if out:
                 click.echo(f"Plan saved to {out}; apply it with: reconcile apply {out}", err=True)
             code = exit_codes.for_plan(

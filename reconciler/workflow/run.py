@@ -15,7 +15,7 @@ from pathlib import Path
 from reconciler.actor import actor
 from reconciler.backends import open_registry, redact_url
 from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, ConnectOptions, Registry, RunEntry
-from reconciler.errors import LockTimeout, ReconcilerError
+from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import ApplyResult, Manifest, Plan, Record
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, desired_document, plan
@@ -52,6 +52,8 @@ class Outcome:
     manifests: list[Manifest]
     plan: Plan
     result: ApplyResult | None = None
+    # A dry-run against a registry that does not exist yet: every source will be created.
+    registry_missing: bool = False
 
 
 def _prepare(options: Options, *, dry_run: bool) -> tuple[list[Manifest], ResolvedSecrets]:
@@ -95,13 +97,19 @@ def _plan(
     return computed, records
 
 
-def dry_run(options: Options) -> Outcome:
-    """The plan, with nothing written and nothing created (not even the registry)."""
+def dry_run(options: Options, *, must_exist: bool = False) -> Outcome:
+    """The plan, with nothing written and nothing created (not even the registry).
+
+    With `must_exist` (drift), a registry that does not exist is an error, not an empty one.
+    """
     manifests, secrets = _prepare(options, dry_run=True)
     registry = open_registry(options.registry, writable=False, options=options.connect)
     try:
+        missing = not registry.exists()
+        if missing and must_exist:
+            raise RegistryMissing(registry.display_url)
         computed, _ = _plan(options, registry, manifests, secrets)
-        return Outcome(registry.display_url, manifests, computed)
+        return Outcome(registry.display_url, manifests, computed, registry_missing=missing)
     finally:
         registry.close()
 

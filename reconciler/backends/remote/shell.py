@@ -137,6 +137,10 @@ class RemoteRegistry:
         self.notes: list[str] = []
 
     # -- state ---------------------------------------------------------------------------
+    def exists(self) -> bool:
+        """The API is there; an empty state store only means nothing was applied yet."""
+        return True
+
     def init(self) -> int:
         return self._state.init()
 

@@ -195,6 +195,9 @@ class SqlRegistry(SnapshotsMixin, ABC):
         with self._transaction(timeout):
             yield
 
+    def exists(self) -> bool:
+        return self._initialised()
+
     def init(self) -> int:
         steps = migrations(self.types)
         if self._schema_version() == len(steps):
