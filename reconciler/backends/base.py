@@ -91,6 +91,8 @@ class ConnectOptions:
     # Where a registry without fields for ownership and last-applied state (http) keeps them.
     state: str = "sqlite:///.reconciler/state.db"
     http_timeout: float = 10.0
+    # Run-log retention: each recorded run prunes all but the newest N (0: keep every run).
+    keep_runs: int = 1000
 
 
 @dataclass(frozen=True)

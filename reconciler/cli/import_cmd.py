@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import OWNER, REGISTRY, SOURCES, flag, with_options
+from reconciler.cli.options import KEEP_RUNS, OWNER, REGISTRY, SOURCES, flag, with_options
 from reconciler.cli.running import run, settings
 from reconciler.cli.usage import Command, UsageError
 from reconciler.exit_codes import EXIT_OK
 
 
 @click.command("import", cls=Command)
-@with_options(SOURCES, REGISTRY, OWNER)
+@with_options(SOURCES, REGISTRY, OWNER, KEEP_RUNS)
 @click.option("--name", "names", multiple=True, help="Import this source (repeatable).")
 @click.option("--all", "import_all", is_flag=True, help="Import every record nobody owns.")
 @click.option(

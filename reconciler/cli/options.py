@@ -93,6 +93,12 @@ LOCK_TIMEOUT = option(
     type=click.FloatRange(min=0),
     help="Seconds to wait for another run's lock before giving up.",
 )
+KEEP_RUNS = option(
+    "--keep-runs",
+    name="keep_runs",
+    type=click.IntRange(min=0),
+    help="Run-log retention: recording a run deletes all but the newest N runs (0: keep all).",
+)
 PRUNE_OPTIONS: list[Callable[[F], F]] = [
     flag("--prune", help="Also delete owned records whose manifest is gone."),
     option(
@@ -153,6 +159,7 @@ APPLY_OPTIONS: list[Callable[[F], F]] = [
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
     LOCK_TIMEOUT,
+    KEEP_RUNS,
     DETAILED_EXITCODE,
     *SCHEMA_OPTIONS,
 ]
@@ -161,6 +168,7 @@ BARE_OPTIONS: list[Callable[[F], F]] = [
     FORCE_CONFLICTS,
     STRICT,
     LOCK_TIMEOUT,
+    KEEP_RUNS,
     DETAILED_EXITCODE,
     *SCHEMA_OPTIONS,
 ]

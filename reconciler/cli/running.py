@@ -25,7 +25,9 @@ def settings(ctx: click.Context) -> Settings:
 
 
 def _color(output: str) -> bool:
-    return output == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    """Text on a terminal, unless NO_COLOR is set to something (no-color.org: an empty
+    NO_COLOR does not count)."""
+    return output == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def emit(report: Report, output: str, *, stdout: bool = True) -> None:

@@ -46,6 +46,7 @@ class Settings:
     force_conflicts: bool = False
     strict: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
+    keep_runs: int = ConnectOptions().keep_runs
     detailed_exitcode: bool = False
     schema: bool = False
     timeout: float = 10.0
@@ -70,7 +71,9 @@ class Settings:
 
     @property
     def connect(self) -> ConnectOptions:
-        return ConnectOptions(state=self.state, http_timeout=self.http_timeout)
+        return ConnectOptions(
+            state=self.state, http_timeout=self.http_timeout, keep_runs=self.keep_runs
+        )
 
 
 NAMES = frozenset(f.name for f in fields(Settings)) - {"given"}

@@ -132,7 +132,7 @@ class RemoteRegistry:
     def __init__(self, key: str, *, writable: bool, options: ConnectOptions) -> None:
         self.display_url = key
         self.writable = writable
-        self._state = StateStore(options.state, key, writable=writable)
+        self._state = StateStore(options.state, key, writable=writable, keep_runs=options.keep_runs)
         # What long-running remote operations reported, for the run log's message.
         self.notes: list[str] = []
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from reconciler import progress
 from reconciler.backends.base import (
     DEFAULT_LOCK_TIMEOUT_S,
+    ConnectOptions,
     NewRecord,
     RecordDelete,
     RecordReplace,
@@ -136,6 +137,7 @@ class SqlRegistry(SnapshotsMixin, ABC):
 
     display_url: str
     updates_in_place: bool = True
+    keep_runs: int = ConnectOptions().keep_runs
     types: ClassVar[dict[str, str]]
     _cur: Any = None  # the cursor of the open write transaction, while one is open
 
@@ -406,6 +408,19 @@ class SqlRegistry(SnapshotsMixin, ABC):
                 f"nothing was written. Affected among: {names}. Run again to see the new plan."
             )
 
+    def _prune_runs(self, cur: Any, registry: str) -> None:
+        """Keep the newest `keep_runs` runs (of this registry, in a shared state store), in the
+        transaction that records a run: a cron job every minute does not grow the log forever."""
+        if self.keep_runs <= 0:
+            return
+        cur.execute(
+            self._sql(
+                "DELETE FROM runs WHERE registry = ? AND started_at < (SELECT started_at FROM runs "
+                "WHERE registry = ? ORDER BY started_at DESC LIMIT 1 OFFSET ?)"
+            ),
+            (registry, registry, self.keep_runs - 1),
+        )
+
     def _insert_run(self, cur: Any, run: RunEntry) -> None:
         cur.execute(
             self._sql(
@@ -426,6 +441,7 @@ class SqlRegistry(SnapshotsMixin, ABC):
                 run.registry,
             ),
         )
+        self._prune_runs(cur, run.registry)
 
     def _record(self, row: tuple[Any, ...]) -> Record:
         return Record(
