@@ -118,3 +118,23 @@ def test_help_lists_only_options_that_do_something() -> None:
     assert {"--lock-timeout", "--strict", "--fail-on-drift", "--dry-run"} <= _options()
     help_text = run("apply", "--help").stdout
     assert "--strict" not in help_text and "--dry-run" not in help_text
+
+
+def test_shell_completion_as_documented() -> None:
+    """README: eval "$(_RECONCILE_COMPLETE=bash_source reconcile)"."""
+    script = CliRunner().invoke(
+        cli, [], prog_name="reconcile", env={"_RECONCILE_COMPLETE": "bash_source"}
+    )
+    assert script.exit_code == 0
+    assert "_reconcile_completion()" in script.stdout
+    words = CliRunner().invoke(
+        cli,
+        [],
+        prog_name="reconcile",
+        env={
+            "_RECONCILE_COMPLETE": "bash_complete",
+            "COMP_WORDS": "reconcile pl",
+            "COMP_CWORD": "1",
+        },
+    )
+    assert words.stdout.split() == ["plain,plan"]
