@@ -177,7 +177,8 @@ class Registry(Protocol):
     def record_snapshots(self, snapshots: Sequence[SchemaSnapshot], timeout: float = ...) -> int:
         """Append each snapshot to its source's history, unless it equals (same hash) the
         newest one, which is then only marked accepted if the new one is. One transaction
-        under the write lock; returns how many rows were added."""
+        under the write lock; returns how many snapshots were recorded (rows added, or
+        marked accepted)."""
         ...
 
     def close(self) -> None: ...

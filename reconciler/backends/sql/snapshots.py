@@ -66,6 +66,7 @@ class SnapshotsMixin:
                             ),
                             (snapshot.accepted_at, snapshot.accepted_by, key, seq),
                         )
+                        added += 1  # an acceptance recorded: `schema --accept` counts it
                     continue
                 cur.execute(
                     self._sql(
