@@ -37,17 +37,22 @@ USAGE_ERRORS = [
     ("import", "--out", "d"),  # neither --name nor --all
     ("history", "--limit", "0"),
     ("history", "--output", "junit"),
+    ("-o", "json=runs.json", "history"),
     ("schema", "--perspective", "sideways", "--detailed-exitcode"),
     ("schema-export", "--bogus"),
 ]
 
 
 @pytest.mark.parametrize("args", USAGE_ERRORS, ids=" ".join)
-def test_usage_errors_exit_1(args: tuple[str, ...], tmp_path: Path) -> None:
+def test_usage_errors_exit_1(
+    args: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # were one of them to run, it would write here
     result = run(*args)
     assert result.exit_code == 1, result.output
     assert "Error:" in result.stderr
     assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_group_without_its_command_prints_its_help_once_and_exits_1() -> None:

@@ -35,6 +35,8 @@ def history(ctx: click.Context, /, limit: int, **_: object) -> None:
     s = settings(ctx)
     if s.stdout not in ("text", "json"):
         raise UsageError(f"history has no '{s.stdout}' output; use text or json", ctx)
+    if s.files:  # `reconcile -o json=FILE history`: the group's form, not silently dropped
+        raise UsageError("history prints to stdout only (--output text or json)", ctx)
 
     def action() -> int:
         from reconciler.backends import open_registry
