@@ -47,6 +47,16 @@ class RegistryError(ReconcilerError):
     """The registry is unreachable, misconfigured or refused a write."""
 
 
+class RegistryMissing(RegistryError):
+    """A read-only command was pointed at a registry whose tables do not exist."""
+
+    def __init__(self, display_url: str) -> None:
+        super().__init__(
+            f"registry {display_url} does not exist (check the URL; `reconcile registry init` "
+            "or a first apply creates it)"
+        )
+
+
 class LockTimeout(RegistryError):
     """Another run holds the registry's write lock for longer than --lock-timeout."""
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import reconcile, sql_exec
+from conftest import init_registry, reconcile, sql_exec
 
 from reconciler import progress
 from reconciler.cli import cli
@@ -205,6 +205,7 @@ def test_fail_on_drift_only_when_asked_and_only_on_drift(tmp_path: Path, sources
 
 
 def test_history_lists_runs_with_counts_and_duration(registry_url: str, sources: Path) -> None:
+    init_registry(registry_url)  # a registry that does not exist is an error
     empty = history(registry=registry_url)
     assert empty.exit_code == 0 and empty.stdout.startswith("No runs recorded in ")
     reconcile(registry=registry_url, sources=sources, RECONCILER_ACTOR="cron@ops-1")

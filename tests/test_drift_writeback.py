@@ -337,7 +337,10 @@ def test_write_back_from_the_sources_api(masked: bool, tmp_path: Path) -> None:
 
 def test_a_symlinked_manifest_is_not_written_through(tmp_path: Path) -> None:
     sources = _sources(tmp_path)
-    outside = tmp_path / "elsewhere.yaml"
+    # Discovery follows a link only to a file inside the sources directory; a hidden
+    # directory there is not read on its own, so the target is read once, through the link.
+    (sources / ".shared").mkdir()
+    outside = sources / ".shared" / "events.yaml"
     (sources / "events.yaml").rename(outside)
     (sources / "events.yaml").symlink_to(outside)
     records = _live(sources, {"events.description": "Click events."})

@@ -50,7 +50,7 @@ def test_import_writes_manifest_and_adopts(registry_url: str, tmp_path: Path) ->
     register_by_hand(registry_url)
     sources = tmp_path / "sources.d"
     result = CliRunner().invoke(
-        cli, ["import", "--all", "--out", str(sources), "--registry", registry_url]
+        cli, ["import", "--all", "--sources-dir", str(sources), "--registry", registry_url]
     )
     assert result.exit_code == 0, result.output
     assert HAND_SECRET not in result.output
@@ -86,16 +86,33 @@ def test_import_refuses_owned_records_and_unknown_names(
     reconcile(registry=registry_url, sources=sources)
     owned = CliRunner().invoke(
         cli,
-        ["import", "--name", "orders", "--out", str(tmp_path / "x"), "--registry", registry_url],
+        [
+            "import",
+            "--name",
+            "orders",
+            "--sources-dir",
+            str(tmp_path / "x"),
+            "--registry",
+            registry_url,
+        ],
     )
     assert owned.exit_code == 1
     assert owned.stderr == "error: source 'orders' is already managed by 'reconciler'\n"
     missing = CliRunner().invoke(
-        cli, ["import", "--name", "nope", "--out", str(tmp_path / "x"), "--registry", registry_url]
+        cli,
+        [
+            "import",
+            "--name",
+            "nope",
+            "--sources-dir",
+            str(tmp_path / "x"),
+            "--registry",
+            registry_url,
+        ],
     )
     assert missing.stderr == "error: no source named 'nope' in the registry; nothing was imported\n"
     neither = CliRunner().invoke(
-        cli, ["import", "--out", str(tmp_path / "x"), "--registry", registry_url]
+        cli, ["import", "--sources-dir", str(tmp_path / "x"), "--registry", registry_url]
     )
     assert (
         neither.exit_code == 1 and "give either --name NAME (repeatable) or --all" in neither.stderr

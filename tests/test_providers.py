@@ -150,6 +150,7 @@ def test_import_adopts_an_existing_object(
     case.add_foreign(server, "legacy")
     before = case.names(server)
     args = ["import", "--name", "legacy", "--out", str(sources / "imported")]
+    args += ["--sources-dir", str(sources)]
     args += ["--registry", case.url(server), "--state", f"sqlite:///{tmp_path / 'state.db'}"]
     imported = CliRunner().invoke(cli, args, env={case.token_env: TOKEN, "NO_COLOR": "1"})
     assert imported.exit_code == 0, imported.output

@@ -114,6 +114,7 @@ def test_first_run_records_then_a_drop_fails_until_accepted(
     accepted = schema(registry_url, sources_dir, "--accept", "orders", RECONCILER_ACTOR="alice")
     assert accepted.exit_code == 0, accepted.output
     assert "orders (postgres): breaking change accepted by alice" in accepted.stdout
+    assert "1 snapshot recorded" in accepted.stdout  # the acceptance counts
     assert snapshot_rows(registry_url, "orders") == 2  # the observation itself was marked
     rows = sql_rows(registry_url, "SELECT accepted_by FROM schema_snapshots ORDER BY seq")
     assert [r[0] for r in rows] == ["auto", "alice"]

@@ -187,8 +187,8 @@ def test_snapshots_history_baseline_and_no_duplicates(registry_url: str) -> None
         assert (latest.hash, latest.accepted) == (snapshot_hash(B), False)
         assert (baseline.hash, baseline.accepted_by) == (snapshot_hash(A), "auto")
         assert baseline.columns == A and baseline.observed_at == NOW
-        # Accepting the same observation marks the row; it adds none.
-        assert registry.record_snapshots([snap(B, at=NOW + timedelta(hours=4), by="alice")]) == 0
+        # Accepting the same observation marks the row (counted as recorded); it adds none.
+        assert registry.record_snapshots([snap(B, at=NOW + timedelta(hours=4), by="alice")]) == 1
         baseline = registry.last_snapshots(["orders"], accepted=True)["orders"]
         assert (baseline.hash, baseline.accepted_by) == (snapshot_hash(B), "alice")
         # Back to A: a new row (consecutive duplicates only are skipped).

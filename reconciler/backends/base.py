@@ -85,6 +85,10 @@ class RunEntry:
     registry: str = ""
 
 
+# How long a run waits for another run's write lock (--lock-timeout): the one default.
+DEFAULT_LOCK_TIMEOUT_S = 60.0
+
+
 @dataclass(frozen=True)
 class ConnectOptions:
     """How to reach a registry beyond its URL; each backend uses what applies to it."""
@@ -92,6 +96,8 @@ class ConnectOptions:
     # Where a registry without fields for ownership and last-applied state (http) keeps them.
     state: str = "sqlite:///.reconciler/state.db"
     http_timeout: float = 10.0
+    # Run-log retention: each recorded run prunes all but the newest N (0: keep every run).
+    keep_runs: int = 1000
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,11 @@ class Registry(Protocol):
 
     def list_records(self) -> list[Record]:
         """Every record, in one query; an uninitialised registry has none."""
+        ...
+
+    def exists(self) -> bool:
+        """False before the registry's tables were created (a typo'd path, a database
+        without them): read-only commands refuse it, a dry-run says so."""
         ...
 
     def init(self) -> int:
@@ -171,7 +182,8 @@ class Registry(Protocol):
     def record_snapshots(self, snapshots: Sequence[SchemaSnapshot], timeout: float = ...) -> int:
         """Append each snapshot to its source's history, unless it equals (same hash) the
         newest one, which is then only marked accepted if the new one is. One transaction
-        under the write lock; returns how many rows were added."""
+        under the write lock; returns how many snapshots were recorded (rows added, or
+        marked accepted)."""
         ...
 
     def close(self) -> None: ...

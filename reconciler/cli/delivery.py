@@ -16,15 +16,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler import progress
-from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.exit_codes import EXIT_ERROR, EXIT_OK, with_drift_failure
 from reconciler.files import UnsafePath, check_target, write_atomic
 from reconciler.reporters import FORMAT_VERSION, FORMATS, Report, render
 from reconciler.secret_refs import REDACTOR
+
+if TYPE_CHECKING:
+    from reconciler.cli.settings import Settings
 
 _KEY = "reconciler.session"
 
@@ -100,29 +103,21 @@ class Session:
         return {self.stdout, *(t.format for t in self.files)}
 
 
-def attach(ctx: click.Context, merged: dict[str, Any]) -> dict[str, Any]:
-    """Read the delivery options of a command's settings; `merged["output"]` becomes the
-    stdout format (a string), the file targets go to the session kept on the context."""
-    targets = merged.get("output") or "text"
-    if isinstance(targets, str | Target):
-        targets = (targets,)
-    parsed = [t if isinstance(t, Target) else Target(str(t)) for t in targets]
-    stdout = [t.format for t in parsed if t.path is None]
-    merged["output"] = stdout[0] if stdout else "text"
+def attach(ctx: click.Context, settings: Settings) -> None:
+    """Keep the delivery options of a command's settings on its context, for `finish`."""
     from reconciler.backends import redact_url
 
     ctx.meta[_KEY] = Session(
-        stdout=merged["output"],
-        files=tuple(t for t in parsed if t.path is not None),
-        report_path=merged.get("report"),
-        metrics_path=merged.get("metrics_file"),
-        fail_on_drift=bool(merged.get("fail_on_drift")),
-        owner=str(merged.get("owner") or ""),
-        registry=redact_url(str(merged.get("registry") or "")),
-        sources_dir=Path(merged.get("sources_dir") or ".").as_posix(),
+        stdout=settings.stdout,
+        files=settings.files,
+        report_path=settings.report,
+        metrics_path=settings.metrics_file,
+        fail_on_drift=settings.fail_on_drift,
+        owner=settings.owner,
+        registry=redact_url(settings.registry),
+        sources_dir=settings.sources_dir.as_posix(),
     )
-    progress.configure(merged.get("progress"))
-    return merged
+    progress.configure(settings.progress)
 
 
 def preflight() -> None:
@@ -198,8 +193,7 @@ def finish(code: int, *, kind: str, error: str = "") -> int:
         return code
     report = session.report
     plan = report.plan if report is not None else None
-    if session.fail_on_drift and code == EXIT_OK and plan is not None and plan.has_drift:
-        code = EXIT_CHANGES
+    code = with_drift_failure(code, plan, fail_on_drift=session.fail_on_drift)
     finished = time.time()
     if session.report_path is not None:
         text = run_report(session, code, kind=kind, error=error, finished=finished)

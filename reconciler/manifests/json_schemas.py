@@ -29,13 +29,19 @@ class ConnectionSpec:
 
 
 def schema_dir() -> Path:
-    """Where the schema files are installed (a real directory, wheel or editable install)."""
-    return Path(str(resources.files("reconciler.schemas")))
+    """Where the schema files are: `reconciler.schemas` as installed (wheel or editable), or
+    the repository's top-level `schemas/` when the package runs from a checkout that is not
+    installed as such (`python -m reconciler` from the repository root shadows the installed
+    package, whose `reconciler.schemas` is mapped from `schemas/` by pyproject)."""
+    try:
+        return Path(str(resources.files("reconciler.schemas")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "schemas"
 
 
 @cache
 def load_schemas() -> dict[str, dict[str, Any]]:
-    root = resources.files("reconciler.schemas")
+    root = schema_dir()
     out: dict[str, dict[str, Any]] = {}
     for entry in root.iterdir():
         if entry.name.endswith(".schema.json"):

@@ -22,6 +22,12 @@ _STYLE: dict[str, tuple[str, str]] = {
 
 
 def render_text(report: Report, *, color: bool = False) -> str:
+    """The report for a terminal; never starting with a blank line (a plan with only
+    unmanaged records or orphans has no change lines above their section)."""
+    return _render(report, color=color).lstrip("\n")
+
+
+def _render(report: Report, *, color: bool = False) -> str:
     def style(text: str, fg: str | None = None, bold: bool = False) -> str:
         return click.style(text, fg=fg, bold=bold) if color else text
 

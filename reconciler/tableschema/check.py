@@ -23,15 +23,14 @@ from typing import Any
 from reconciler import progress
 from reconciler.actor import actor
 from reconciler.backends import open_registry
-from reconciler.backends.base import ConnectOptions, Registry, SchemaSnapshot
-from reconciler.errors import (
-    EXIT_BREAKING_SCHEMA,
-    EXIT_CHANGES,
-    EXIT_ERROR,
-    EXIT_OK,
-    ReconcilerError,
-    SecretResolutionError,
+from reconciler.backends.base import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    ConnectOptions,
+    Registry,
+    SchemaSnapshot,
 )
+from reconciler.errors import ReconcilerError, SecretResolutionError
+from reconciler.exit_codes import worst
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import Manifest
 from reconciler.secret_refs import REDACTOR, is_reference, resolve
@@ -76,7 +75,7 @@ class SchemaOptions:
     perspective: Perspective | None = None
     timeout: float = 10.0
     record: bool = True
-    lock_timeout: float = 60.0
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     max_workers: int = 8
 
 
@@ -354,11 +353,3 @@ def snapshot_hash(columns: Iterable[dict[str, Any]]) -> str:
 
 def _tagged(changes: Iterable[SchemaChange], against: Against) -> tuple[SchemaFinding, ...]:
     return tuple(SchemaFinding(**c.model_dump(), against=against) for c in changes)
-
-
-def worst(*codes: int) -> int:
-    """The exit code of a run that checked several things: 3, then 1, then 2, then 0."""
-    for code in (EXIT_BREAKING_SCHEMA, EXIT_ERROR, EXIT_CHANGES):
-        if code in codes:
-            return code
-    return EXIT_OK

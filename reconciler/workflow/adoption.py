@@ -21,7 +21,8 @@ from reconciler.actor import actor
 from reconciler.backends import open_registry
 from reconciler.backends.base import ConnectOptions, NewRecord, RecordUpdate, RunEntry, Writes
 from reconciler.errors import ReconcilerError
-from reconciler.manifests.json_schemas import connection_specs, schema_dir
+from reconciler.manifests.json_schemas import connection_specs
+from reconciler.manifests.loading import find_manifest_files, load_manifests
 from reconciler.models import Record
 from reconciler.planning.plan import canonical
 from reconciler.secret_refs import fingerprint, is_reference
@@ -61,10 +62,42 @@ def manifest_for(record: Record) -> tuple[dict[str, Any], dict[str, str]]:
     return doc, variables
 
 
+def _schema_line(directory: Path) -> list[str]:
+    """The editor's `$schema` line: relative to the repository's `schemas/` if there is one
+    above the manifest (up to the repository root); else none. Never the installed copy,
+    which lives in a virtualenv that others do not have."""
+    here = directory.resolve()
+    for folder in (here, *here.parents):
+        schema = folder / "schemas" / "source.schema.json"
+        if schema.is_file():
+            relative = Path(os.path.relpath(schema, here)).as_posix()
+            return [f"# yaml-language-server: $schema={relative}"]
+        if (folder / ".git").exists():
+            break
+    return []
+
+
+def check_destination(out_dir: Path, sources_dir: Path, *, allow_outside: bool) -> set[str]:
+    """Refuse the imports that set a trap; the casefolded names the sources directory declares.
+
+    Manifests written outside the sources directory are not read by the next run, whose
+    `--prune` would delete the records just adopted.
+    """
+    out, src = out_dir.resolve(), sources_dir.resolve()
+    if not allow_outside and out != src and src not in out.parents:
+        raise ReconcilerError(
+            f"--out {out_dir} is outside the sources directory {sources_dir}: the next run "
+            "would not read these manifests and --prune would delete what was adopted; "
+            "write into the sources directory, or pass --allow-outside; nothing was imported"
+        )
+    if not sources_dir.is_dir() or not find_manifest_files(sources_dir):
+        return set()
+    return {m.name.casefold() for m in load_manifests(sources_dir)}
+
+
 def _file_text(doc: dict[str, Any], variables: dict[str, str], registry: str, path: Path) -> str:
-    schema = Path(os.path.relpath(schema_dir() / "source.schema.json", path.parent.resolve()))
     lines = [
-        f"# yaml-language-server: $schema={schema.as_posix()}",
+        *_schema_line(path.parent),
         f"# Imported from {registry} on {datetime.now(UTC):%Y-%m-%d} by reconcile import.",
     ]
     for field, variable in variables.items():
@@ -78,15 +111,24 @@ def import_records(
     owner: str,
     names: list[str] | None,
     out_dir: Path,
+    sources_dir: Path,
+    allow_outside: bool = False,
     options: ConnectOptions | None = None,
 ) -> list[Imported]:
     """Write manifests for unowned records and adopt them for `owner`, all or nothing."""
+    declared = check_destination(out_dir, sources_dir, allow_outside=allow_outside)
     registry = open_registry(registry_url, writable=True, options=options)
     try:
         registry.init()
         with registry.locked():
             records = {r.name.casefold(): r for r in registry.list_records()}
             chosen = _choose(records, names, owner)
+            clash = [r.name for r in chosen if r.name.casefold() in declared]
+            if clash:
+                raise ReconcilerError(
+                    f"already declared in {sources_dir}: {', '.join(clash)}; importing would "
+                    "write a second manifest for the same source; nothing was imported"
+                )
             key = registry.fingerprint_key()
             planned = []
             for record in chosen:

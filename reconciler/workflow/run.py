@@ -14,8 +14,8 @@ from pathlib import Path
 
 from reconciler.actor import actor
 from reconciler.backends import open_registry, redact_url
-from reconciler.backends.base import ConnectOptions, Registry, RunEntry
-from reconciler.errors import LockTimeout, ReconcilerError
+from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, ConnectOptions, Registry, RunEntry
+from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import ApplyResult, Manifest, Plan, Record
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, desired_document, plan
@@ -45,7 +45,7 @@ class Options:
     max_deletes: int = 10
     force_deletes: bool = False
     force_conflicts: bool = False
-    lock_timeout: float = 60.0
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     # Beyond the registry URL: the state store and timeout of an http(s) registry.
     connect: ConnectOptions = field(default_factory=ConnectOptions)
 
@@ -56,6 +56,8 @@ class Outcome:
     manifests: list[Manifest]
     plan: Plan
     result: ApplyResult | None = None
+    # A dry-run against a registry that does not exist yet: every source will be created.
+    registry_missing: bool = False
 
 
 def _prepare(options: Options, *, dry_run: bool) -> tuple[list[Manifest], ResolvedSecrets]:
@@ -99,17 +101,24 @@ def _plan(
     return computed, records
 
 
-def dry_run(options: Options) -> Outcome:
-    """The plan, with nothing written and nothing created (not even the registry)."""
-    return _dry_run(options)[0]
+def dry_run(options: Options, *, must_exist: bool = False) -> Outcome:
+    """The plan, with nothing written and nothing created (not even the registry).
+
+    With `must_exist` (drift), a registry that does not exist is an error, not an empty one.
+    """
+    return _dry_run(options, must_exist=must_exist)[0]
 
 
-def _dry_run(options: Options) -> tuple[Outcome, bytes | None]:
+def _dry_run(options: Options, *, must_exist: bool = False) -> tuple[Outcome, bytes | None]:
     manifests, secrets = _prepare(options, dry_run=True)
     registry = open_registry(options.registry, writable=False, options=options.connect)
     try:
+        missing = not registry.exists()
+        if missing and must_exist:
+            raise RegistryMissing(registry.display_url)
         computed, _ = _plan(options, registry, manifests, secrets)
-        return Outcome(registry.display_url, manifests, computed), registry.fingerprint_key()
+        outcome = Outcome(registry.display_url, manifests, computed, registry_missing=missing)
+        return outcome, registry.fingerprint_key()
     finally:
         registry.close()
 

@@ -109,7 +109,7 @@ def test_an_unreadable_unowned_record_is_not_imported(registry_url: str, tmp_pat
     out = tmp_path / "sources.d"
     for args in (["--name", "legacy"], ["--all"]):
         result = CliRunner().invoke(
-            cli, ["import", *args, "--out", str(out), "--registry", registry_url]
+            cli, ["import", *args, "--sources-dir", str(out), "--registry", registry_url]
         )
         _no_leak(result.output, result.stderr)
         assert result.exit_code == 1

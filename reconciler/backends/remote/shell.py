@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from reconciler import progress
 from reconciler.backends import redact_url
 from reconciler.backends.base import (
+    DEFAULT_LOCK_TIMEOUT_S,
     ConnectOptions,
     NewRecord,
     RecordDelete,
@@ -30,7 +31,6 @@ from reconciler.backends.base import (
 )
 from reconciler.backends.remote.state_store import StateStore
 from reconciler.backends.remote.transport import UnreadableAnswer
-from reconciler.backends.sql.shared import DEFAULT_LOCK_TIMEOUT_S
 from reconciler.errors import RegistryError
 from reconciler.models import Record
 from reconciler.secret_refs import is_reference
@@ -134,11 +134,15 @@ class RemoteRegistry:
     def __init__(self, key: str, *, writable: bool, options: ConnectOptions) -> None:
         self.display_url = key
         self.writable = writable
-        self._state = StateStore(options.state, key, writable=writable)
+        self._state = StateStore(options.state, key, writable=writable, keep_runs=options.keep_runs)
         # What long-running remote operations reported, for the run log's message.
         self.notes: list[str] = []
 
     # -- state ---------------------------------------------------------------------------
+    def exists(self) -> bool:
+        """The API is there; an empty state store only means nothing was applied yet."""
+        return True
+
     def init(self) -> int:
         return self._state.init()
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.backends import open_registry, redact_url
-from reconciler.backends.base import NewRecord, RunEntry
+from reconciler.backends.base import ConnectOptions, NewRecord, RunEntry
 from reconciler.backends.sql.shared import SqlRegistry
 from reconciler.errors import RegistryError
 
@@ -39,14 +39,14 @@ class StateStore:
     transaction of `locked()` and commit or roll back with it.
     """
 
-    def __init__(self, url: str, registry: str, *, writable: bool) -> None:
+    def __init__(self, url: str, registry: str, *, writable: bool, keep_runs: int = 1000) -> None:
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme not in STATE_SCHEMES:
             raise RegistryError(
                 f"invalid state store URL '{redact_url(url)}' (expected sqlite:///PATH or "
                 "postgresql://...)"
             )
-        store = open_registry(url, writable=writable)
+        store = open_registry(url, writable=writable, options=ConnectOptions(keep_runs=keep_runs))
         assert isinstance(store, SqlRegistry)
         self.store = store
         self.registry = registry

@@ -168,5 +168,7 @@ def _password(url: str) -> str | None:
 
 
 def open_postgres(url: str, *, writable: bool, options: ConnectOptions) -> PostgresRegistry:
-    """libpq URLs; no options apply."""
-    return PostgresRegistry(url, writable=writable)
+    """libpq URLs; of the options, only the run-log retention applies."""
+    registry = PostgresRegistry(url, writable=writable)
+    registry.keep_runs = options.keep_runs
+    return registry

@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 
 from reconciler import progress
 from reconciler.backends.base import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    ConnectOptions,
     NewRecord,
     RecordDelete,
     RecordReplace,
@@ -155,8 +157,6 @@ _VERSION_TRIGGER = {
 }
 
 
-DEFAULT_LOCK_TIMEOUT_S = 60.0
-
 # Every update and delete names the row by id, the version it was planned from and the
 # owner it must have: a row that moved, or belongs to someone else, is not touched.
 _THIS_ROW = "id = ? AND version = ? AND managed_by IS NOT DISTINCT FROM ?"
@@ -167,6 +167,7 @@ class SqlRegistry(SnapshotsMixin, ABC):
 
     display_url: str
     updates_in_place: bool = True
+    keep_runs: int = ConnectOptions().keep_runs
     types: ClassVar[dict[str, str]]
     _cur: Any = None  # the cursor of the open write transaction, while one is open
 
@@ -225,6 +226,9 @@ class SqlRegistry(SnapshotsMixin, ABC):
     def locked(self, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
         with self._transaction(timeout):
             yield
+
+    def exists(self) -> bool:
+        return self._initialised()
 
     def init(self) -> int:
         steps = migrations(self.types)
@@ -440,6 +444,19 @@ class SqlRegistry(SnapshotsMixin, ABC):
                 f"nothing was written. Affected among: {names}. Run again to see the new plan."
             )
 
+    def _prune_runs(self, cur: Any, registry: str) -> None:
+        """Keep the newest `keep_runs` runs (of this registry, in a shared state store), in the
+        transaction that records a run: a cron job every minute does not grow the log forever."""
+        if self.keep_runs <= 0:
+            return
+        cur.execute(
+            self._sql(
+                "DELETE FROM runs WHERE registry = ? AND started_at < (SELECT started_at FROM runs "
+                "WHERE registry = ? ORDER BY started_at DESC LIMIT 1 OFFSET ?)"
+            ),
+            (registry, registry, self.keep_runs - 1),
+        )
+
     def _insert_run(self, cur: Any, run: RunEntry) -> None:
         cur.execute(
             self._sql(
@@ -460,6 +477,7 @@ class SqlRegistry(SnapshotsMixin, ABC):
                 run.registry,
             ),
         )
+        self._prune_runs(cur, run.registry)
 
     def _record(self, row: tuple[Any, ...]) -> Record:
         try:

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from reconciler.backends.base import SchemaSnapshot
+from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, SchemaSnapshot
 
 
 class _SqlParts(Protocol):
@@ -44,7 +44,9 @@ class SnapshotsMixin:
         return {key: snapshot for key, (_, snapshot) in latest.items() if key in wanted}
 
     def record_snapshots(
-        self: _SqlParts, snapshots: Sequence[SchemaSnapshot], timeout: float = 60.0
+        self: _SqlParts,
+        snapshots: Sequence[SchemaSnapshot],
+        timeout: float = DEFAULT_LOCK_TIMEOUT_S,
     ) -> int:
         if not snapshots:
             return 0
@@ -64,6 +66,7 @@ class SnapshotsMixin:
                             ),
                             (snapshot.accepted_at, snapshot.accepted_by, key, seq),
                         )
+                        added += 1  # an acceptance recorded: `schema --accept` counts it
                     continue
                 cur.execute(
                     self._sql(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -36,15 +37,14 @@ class SqliteRegistry(SqlRegistry):
             return self._conn
         try:
             if self.writable:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _make_directory(self.path.parent)
                 # It holds connections (secrets): 0600 from the start; SQLite gives its
                 # -wal, -shm and -journal files the database file's mode.
                 create_private(self.path)
                 conn = sqlite3.connect(self.path, isolation_level=None)
                 _enable_wal(conn)
             elif self.path.exists():
-                uri = self.path.resolve().as_uri() + "?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+                conn = _open_for_reading(self.path)
             else:
                 return None  # a dry-run against a registry that does not exist yet: it is empty
         except (OSError, sqlite3.Error) as exc:
@@ -127,6 +127,32 @@ class SqliteRegistry(SqlRegistry):
             self._conn = None
 
 
+def _make_directory(folder: Path) -> None:
+    """Create the registry's directory; a `.reconciler/` we create ignores itself in git
+    (the database and its -wal/-shm side files are not for committing)."""
+    if folder.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder.name == ".reconciler":
+        with suppress(OSError):
+            (folder / ".gitignore").write_text("# Created by reconciler: local state.\n*\n")
+
+
+def _open_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write yet cleans up after itself.
+
+    A `mode=ro` connection that is the last to close a WAL database cannot remove its
+    -wal/-shm side files; a read-write one with `query_only` refuses writes all the same and
+    removes them. `mode=ro` stays for a file we may not write.
+    """
+    base = path.resolve().as_uri()
+    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+        conn = sqlite3.connect(base + "?mode=rw", uri=True, isolation_level=None)
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+    return sqlite3.connect(base + "?mode=ro", uri=True, isolation_level=None)
+
+
 # Two runs opening a new registry at once race to switch it to WAL; the loser gets "database
 # is locked" at once (SQLite does not wait there), so it tries again for a while.
 _WAL_RETRY_S = 10.0
@@ -145,10 +171,13 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
 
 
 def open_sqlite(url: str, *, writable: bool, options: ConnectOptions) -> SqliteRegistry:
-    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` (no options apply)."""
+    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` (of the options, only the
+    run-log retention applies)."""
     if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
         raise RegistryError(
             f"invalid SQLite registry URL '{url}' (expected sqlite:///PATH, e.g. "
             "sqlite:///.reconciler/registry.db)"
         )
-    return SqliteRegistry(Path(url[len("sqlite:///") :]), url, writable=writable)
+    registry = SqliteRegistry(Path(url[len("sqlite:///") :]), url, writable=writable)
+    registry.keep_runs = options.keep_runs
+    return registry
