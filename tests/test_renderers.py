@@ -26,11 +26,11 @@ from reports import (
 )
 
 from reconciler.models import Change, FieldChange, Plan
+from reconciler.redaction import REDACTOR
 from reconciler.reporters import FORMATS, Report, render
 from reconciler.reporters.ci_findings import schema_findings
 from reconciler.reporters.comment_limit import GITHUB_COMMENT_LIMIT, fit_comment
 from reconciler.reporters.github import annotation
-from reconciler.secret_refs import REDACTOR
 
 GOLDEN = Path(__file__).parent / "golden"
 SUFFIX = {"text": "txt", "json": "json", "markdown": "md", "junit": "xml", "github": "log"}

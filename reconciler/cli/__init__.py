@@ -15,8 +15,8 @@ from reconciler.backends import DEFAULT_REGISTRY, DEFAULT_STATE, redact_url
 from reconciler.backends.base import ConnectOptions
 from reconciler.cli import delivery as outputs
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, InvalidManifests, ReconcilerError
+from reconciler.redaction import REDACTOR
 from reconciler.reporters import FORMATS, Report
-from reconciler.secret_refs import REDACTOR
 
 if TYPE_CHECKING:  # imported when used: the schema check loads the database driver
     from reconciler.models import Manifest
@@ -575,7 +575,7 @@ def history(ctx: click.Context, /, limit: int, **given: Any) -> None:
         finally:
             store.close()
         text = render_history(runs, s["output"], registry=store.display_url)
-        click.echo(REDACTOR.scrub(text), nl=False)
+        click.echo(text, nl=False)  # messages were scrubbed when the run log got them
         return EXIT_OK
 
     run(action, registry=s["registry"])

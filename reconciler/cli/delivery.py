@@ -4,8 +4,8 @@ The CLI renders one Report per run. This module delivers it: one format to stdou
 `emit`), every `--output FORMAT=PATH` to its file, the Markdown summary to
 `$GITHUB_STEP_SUMMARY` when the `github` format is asked for, and, when the run ends,
 `--report` (the JSON report plus how the run ended) and `--metrics-file`. Files are written
-atomically (a reader sees the old file or the new one, never half of one) and scrubbed of
-every secret like everything else the reconciler prints.
+atomically (a reader sees the old file or the new one, never half of one). Secrets are kept
+out structurally (see reconciler/redaction.py), not by scrubbing the rendered text.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import click
 
 from reconciler import progress
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.redaction import REDACTOR
 from reconciler.reporters import FORMAT_VERSION, FORMATS, Report, render
-from reconciler.secret_refs import REDACTOR
 
 _KEY = "reconciler.session"
 
@@ -131,8 +131,9 @@ def current() -> Session | None:
 
 
 def rendered(fmt: str, report: Report, *, color: bool = False) -> str:
-    """A report in a format, scrubbed of every secret value this process has resolved."""
-    return REDACTOR.scrub(render(fmt, report, color=color))
+    """A report in a format. Never scrubbed as text: its values are references and
+    `(sensitive)` markers already, and its free text was scrubbed where it was made."""
+    return render(fmt, report, color=color)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -236,15 +237,14 @@ def run_report(session: Session, code: int, *, kind: str, error: str, finished: 
     data["run"] = {
         "exit_code": code,
         "success": code != EXIT_ERROR,
-        "error": error or None,
+        "error": REDACTOR.scrub(error) if error else None,
         "owner": session.owner,
         "actor": actor(),
         "started_at": _iso(session.started),
         "finished_at": _iso(finished),
         "duration_seconds": round(finished - session.started, 3),
     }
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-    return REDACTOR.scrub(text)
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def _iso(epoch: float) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs
+from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs, is_sensitive
 from reconciler.models import (
     Blocked,
     Change,
@@ -91,13 +91,11 @@ def live_document(
     specs = connection_specs() if specs is None else specs
     last = record.last_applied or {}
     connection = dict(record.connection)
-    spec = specs.get(record.source_type)
-    sensitive = spec.sensitive_fields if spec else frozenset({"password"})
     last_connection = last.get("connection") or {}
     for key in connection:
         if is_reference(last_connection.get(key)):
             connection[key] = last_connection[key]
-        elif key in sensitive:
+        elif is_sensitive(record.source_type, key, specs):
             connection[key] = REDACTED
     return canonical(
         {

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from reconciler.errors import ReconcilerError
 from reconciler.models import Manifest, Plan, Record
 from reconciler.planning.plan import desired_document
-from reconciler.secret_refs import REDACTOR
 
 FORMAT = "reconciler-plan/1"
 
@@ -47,7 +46,9 @@ def manifests_digest(manifests: Sequence[Manifest]) -> str:
 
 def save(path: Path, saved: SavedPlan) -> None:
     """Write atomically, so a reviewer never applies half a file."""
-    text = REDACTOR.scrub(saved.model_dump_json(indent=2)) + "\n"
+    # Not scrubbed as text: a plan holds references and `(sensitive)` markers, never values,
+    # and text replacement of a secret like `null` would make the file unloadable.
+    text = saved.model_dump_json(indent=2) + "\n"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import httpx
 
 from reconciler.errors import RegistryError, StaleRecordError
+from reconciler.redaction import REDACTOR
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -220,7 +221,7 @@ class Transport:
 
     def scrub(self, text: str) -> str:
         value = self.credential.value
-        return text.replace(value, "***") if value else text
+        return REDACTOR.scrub(text.replace(value, "***") if value else text)
 
     def _transport_message(
         self, what: str, exc: httpx.TransportError, attempt: int, idempotent: bool

@@ -16,6 +16,7 @@ from reconciler.actor import holder
 from reconciler.backends.base import ConnectOptions
 from reconciler.backends.sql.shared import SqlRegistry
 from reconciler.errors import LockTimeout, RegistryError
+from reconciler.redaction import redact_url
 
 sqlite3.register_adapter(datetime, lambda d: d.isoformat())
 
@@ -147,7 +148,7 @@ def open_sqlite(url: str, *, writable: bool, options: ConnectOptions) -> SqliteR
     """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` (no options apply)."""
     if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
         raise RegistryError(
-            f"invalid SQLite registry URL '{url}' (expected sqlite:///PATH, e.g. "
+            f"invalid SQLite registry URL '{redact_url(url)}' (expected sqlite:///PATH, e.g. "
             "sqlite:///.reconciler/registry.db)"
         )
-    return SqliteRegistry(Path(url[len("sqlite:///") :]), url, writable=writable)
+    return SqliteRegistry(Path(url[len("sqlite:///") :]), redact_url(url), writable=writable)
