@@ -57,6 +57,7 @@ def is_sensitive_name(name: str) -> bool:
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)//")
 # A URL inside free text: up to whitespace or a closing quote/bracket.
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[\w.-]*)(?::\d*)?(?:[/?#]|$)")
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 # libpq keyword/value pairs: `password=secret`, `password = 'with spaces \' quoted'`.
 _DSN_PAIR = re.compile(
@@ -74,13 +75,7 @@ def redact_url(url: str) -> str:
     if match is None:
         return _redact_pairs(url) if "=" in url else url
     head, rest = url[: match.end()], url[match.end() :]
-    authority_end = _first(rest, "/?#")
-    at = rest.rfind("@", 0, authority_end)
-    if at < 0 and "@" in rest[authority_end:]:
-        # `user:pa/ss@host`: a password with an unencoded `/`, `?` or `#`.
-        last = rest.rfind("@")
-        if ":" in rest[:authority_end] and "=" not in rest[:last]:
-            at = last
+    at = _userinfo_end(rest)
     if at >= 0:
         user, colon, _ = rest[:at].partition(":")
         userinfo = f"{user}:{MASK}" if colon else MASK
@@ -91,6 +86,55 @@ def redact_url(url: str) -> str:
         end = len(rest) if fragment_at < 0 else fragment_at
         rest = rest[: path_end + 1] + _redact_query(rest[path_end + 1 : end]) + rest[end:]
     return head + rest
+
+
+def _userinfo_end(rest: str) -> int:
+    """Where the userinfo of `rest` (the URL after `//`) ends (its last `@`), or -1.
+
+    Errs on the side of hiding: `user:pa/ss@host` (an unencoded `/`, `?` or `#` in the
+    password) hides everything up to the `@` before a host-like rest.
+    """
+    authority_end = _first(rest, "/?#")
+    at = rest.rfind("@", 0, authority_end)
+    if "@" in rest[authority_end:] and ":" in rest[:authority_end]:
+        last = rest.rfind("@")
+        if _HOST.match(rest[last + 1 :]):
+            at = last
+    return at
+
+
+def unencoded_userinfo(url: str) -> bool:
+    """A user name or password with an unencoded `@`, `/`, `?` or `#`: a driver would cut it
+    elsewhere and quote the rest back as a host name."""
+    match = _SCHEME.match(url)
+    if match is None:
+        return False
+    rest = url[match.end() :]
+    at = _userinfo_end(rest)
+    return at >= 0 and any(c in rest[:at] for c in "@/?#")
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret values a URL carries (password, secret query parameters), as written and
+    decoded, for the redactor to recognise in what a driver or server says back."""
+    match = _SCHEME.match(url)
+    if match is None:
+        return [
+            m["value"].strip("'") for m in _DSN_PAIR.finditer(url) if is_sensitive_name(m["key"])
+        ]
+    rest = url[match.end() :]
+    found = []
+    at = _userinfo_end(rest)
+    if at >= 0:
+        user, colon, password = rest[:at].partition(":")
+        found.append(password if colon else user)
+    query_at = rest.find("?", max(at, 0))
+    if query_at >= 0:
+        for pair in rest[query_at + 1 :].split("#", 1)[0].split("&"):
+            key, eq, value = pair.partition("=")
+            if eq and is_sensitive_name(unquote_plus(key)):
+                found.append(value)
+    return [v for raw in found for v in {raw, unquote_plus(raw)} if v]
 
 
 def _first(text: str, chars: str) -> int:
@@ -119,8 +163,14 @@ def _redact_pairs(text: str) -> str:
 
 def redact_locators(text: str) -> str:
     """Free text with every URL redacted and every `password=...` pair hidden."""
-    text = _URL_IN_TEXT.sub(lambda m: redact_url(m[0]), text)
-    return _redact_pairs(text) if "=" in text else text
+    if "=" not in text and "://" not in text:
+        return text
+    out, start = [], 0
+    for match in _URL_IN_TEXT.finditer(text):
+        out += [_redact_pairs(text[start : match.start()]), redact_url(match[0])]
+        start = match.end()
+    out.append(_redact_pairs(text[start:]))
+    return "".join(out)
 
 
 # -- resolved values --------------------------------------------------------------------

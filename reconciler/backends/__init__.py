@@ -6,7 +6,7 @@ from importlib import import_module
 
 from reconciler.backends.base import ConnectOptions, Registry
 from reconciler.errors import RegistryError
-from reconciler.redaction import redact_url
+from reconciler.redaction import REDACTOR, redact_url, url_secrets
 
 DEFAULT_REGISTRY = "sqlite:///.reconciler/registry.db"
 DEFAULT_STATE = ConnectOptions().state
@@ -29,6 +29,8 @@ BACKENDS = {
 
 def open_registry(url: str, *, writable: bool, options: ConnectOptions | None = None) -> Registry:
     """Open the registry named by URL; read-only opens never create anything."""
+    for secret in url_secrets(url):
+        REDACTOR.add(secret)  # whatever a driver or server echoes of it is scrubbed
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     provider, plus, _ = scheme.partition("+")
     target = BACKENDS.get(provider + plus if plus else scheme)

@@ -21,7 +21,7 @@ from reconciler.backends import redact_url
 from reconciler.backends.base import ConnectOptions
 from reconciler.backends.sql.shared import SqlRegistry
 from reconciler.errors import LockTimeout, RegistryError
-from reconciler.redaction import REDACTOR, is_sensitive_name
+from reconciler.redaction import REDACTOR, is_sensitive_name, unencoded_userinfo
 
 LOCK_KEY = 0x7265636F6E63  # "reconc": the one advisory lock every writer takes
 _CONNECT_TIMEOUT_S = 10
@@ -43,6 +43,13 @@ class PostgresRegistry(SqlRegistry):
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None:
+            if unencoded_userinfo(self._url) or not _parses(self._url):
+                # libpq would cut the password elsewhere and quote the rest as a host name
+                raise RegistryError(
+                    f"cannot connect to registry {self.display_url}: invalid connection URL "
+                    "(characters such as @ : / in a user name or password must be "
+                    "percent-encoded)"
+                )
             try:
                 self._conn = psycopg.connect(
                     self._url,
@@ -153,6 +160,14 @@ class PostgresRegistry(SqlRegistry):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _parses(url: str) -> bool:
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error:
+        return False
+    return True
 
 
 def _passwords(url: str) -> list[str]:
