@@ -77,8 +77,9 @@ def redact_url(url: str) -> str:
     head, rest = url[: match.end()], url[match.end() :]
     at = _userinfo_end(rest)
     if at >= 0:
-        user, colon, _ = rest[:at].partition(":")
-        userinfo = f"{user}:{MASK}" if colon else MASK
+        user, colon, password = rest[:at].partition(":")
+        # `user:@` (no password) is shown as is; a lone userinfo may be a token.
+        userinfo = (f"{user}:{MASK}" if password else f"{user}:") if colon else MASK
         rest = f"{userinfo}@{rest[at + 1 :]}"
     path_end = _first(rest, "?#")
     if path_end < len(rest) and rest[path_end] == "?":

@@ -32,6 +32,7 @@ FORMS = [
     ("postgresql://u:pa#ss@[::1]:5432/db", "postgresql://u:***@[::1]:5432/db"),
     ("postgres://u:p%40ss@host/db", "postgres://u:***@host/db"),
     ("postgresql://tokenonly@host/db", "postgresql://***@host/db"),
+    ("postgresql://postgres:@/db?host=/tmp", "postgresql://postgres:@/db?host=/tmp"),
     ("postgresql://u:pw@/db?host=/tmp/sock", "postgresql://u:***@/db?host=/tmp/sock"),
     (
         "postgresql://host/db?password=pw&sslpassword=k&application_name=a",
