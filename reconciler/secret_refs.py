@@ -39,6 +39,7 @@ class Unresolved(SecretResolutionError):
         self.where = where
         self.problem = problem
 
+
 def is_reference(value: Any) -> bool:
     # The prefix test first: this runs for every connection value of every source in a plan.
     return isinstance(value, str) and value[:2] == "${" and REFERENCE.match(value) is not None
