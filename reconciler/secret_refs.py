@@ -153,7 +153,8 @@ def _grouped(failures: Mapping[str, list[str]]) -> str:
         [(problem, [where])] = failures.items()
         return f"{where}: {problem}; nothing was written"
     lines = [f"{count} secret reference(s) cannot be resolved; nothing was written:"]
-    for problem, places in failures.items():
+    for problem, places in sorted(failures.items()):
+        places = sorted(places)
         named = ", ".join(places[:_MAX_NAMED])
         more = f" and {len(places) - _MAX_NAMED} more" if len(places) > _MAX_NAMED else ""
         lines.append(f"  {problem} (needed by {named}{more})")
