@@ -19,7 +19,6 @@ from reconciler.errors import LockTimeout, ReconcilerError
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import ApplyResult, Manifest, Plan, Record
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, desired_document, plan
-from reconciler.redaction import REDACTOR
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
 from reconciler.workflow.saved_plans import (
     SavedPlan,
@@ -165,7 +164,7 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
                     started_at=started,
                     finished_at=datetime.now(UTC),
                     outcome="failed",
-                    message=REDACTOR.scrub(str(exc)),  # an error body may echo a secret
+                    message=str(exc),  # scrubbed where the run log is written
                 )
             )
             raise
