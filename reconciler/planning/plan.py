@@ -95,7 +95,9 @@ def live_document(
     for key in connection:
         if is_reference(last_connection.get(key)):
             connection[key] = last_connection[key]
-        elif is_sensitive(record.source_type, key, specs):
+        elif is_sensitive(record.source_type, key, specs) and not _literal_in_git(
+            record.source_type, key, last_connection, specs
+        ):
             connection[key] = REDACTED
     return canonical(
         {
@@ -111,6 +113,16 @@ def live_document(
         },
         specs,
     )
+
+
+def _literal_in_git(
+    source_type: str, key: str, last: Mapping[str, Any], specs: Mapping[str, ConnectionSpec]
+) -> bool:
+    """A key sensitive by name only whose last-applied value was a literal from a manifest:
+    the value is in git already, and hiding it would make every plan show a change."""
+    spec = specs.get(source_type)
+    by_schema = spec is not None and key in spec.sensitive_fields
+    return not by_schema and key in last and last[key] is not None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import sql_exec
 from sources_api import SourcesApi
 
 from reconciler.cli import cli
@@ -140,3 +141,19 @@ def test_a_short_secret_is_scrubbed_from_free_text_only_as_a_whole_token() -> No
     assert redactor.scrub(said) == (
         "password *** rejected; nullable column, port *** of 154320, rename ***"
     )
+
+
+def test_a_live_value_named_like_a_secret_is_never_shown(registry_url: str, sources: Path) -> None:
+    """A key written into the registry behind git's back whose name says it holds a secret
+    (`api_token`) is shown as `(sensitive)`, in drift and in the plan that reverts it."""
+    common = ["--registry", registry_url, "--sources-dir", str(sources)]
+    assert _run("apply", *common, secret="orders-pw-1").exit_code == 0
+    live = json.dumps({"file_path": "data/customers.csv", "api_token": "live-Token-77aa"})
+    cast = "?" if registry_url.startswith("sqlite") else "?::jsonb"
+    sql_exec(registry_url, f"UPDATE sources SET connection = {cast} WHERE name = 'customers'",
+             (live,))  # fmt: skip
+    for command in ("drift", "plan"):
+        for fmt in ("text", "json", "markdown"):
+            result = _run(command, *common, "-o", fmt, secret="orders-pw-1")
+            assert "live-Token-77aa" not in result.output + result.stderr
+            assert "connection.api_token" in result.stdout and "(sensitive)" in result.stdout
