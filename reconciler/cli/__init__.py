@@ -252,7 +252,9 @@ def run(
             stdout=output != "text",  # text goes to stderr below; files get the report
         )
         for problem in exc.problems:
-            click.echo(REDACTOR.scrub(str(problem)), err=True)
+            # Structured like the report: a sensitive value is never part of a problem, and
+            # scrubbing a quoted value here would confirm a guess (see redaction.py).
+            click.echo(str(problem), err=True)
         message = str(exc) if kind != "validate" else str(exc).split(";")[0]
         click.echo(f"error: {REDACTOR.scrub(message)}", err=True)
         code = exc.exit_code
