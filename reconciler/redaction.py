@@ -43,7 +43,12 @@ _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
 def is_sensitive_name(name: str) -> bool:
-    """Whether a field, key or query parameter named so holds a secret (case-insensitive)."""
+    """Whether a field, key or query parameter named so holds a secret (case-insensitive).
+
+    A dotted name is judged by its last part: `ssh.privateKey` is a secret, the `host` of
+    `credentials.host` is not.
+    """
+    name = name.rsplit(".", 1)[-1]
     flat = re.sub(r"[^a-z0-9]", "", name.lower())
     if not flat or flat in _NOT_SECRET:
         return False

@@ -102,14 +102,28 @@ def test_any_secret_query_parameter_is_hidden(password: str, name: str) -> None:
     "name",
     ["password", "PASSWORD", "sslpassword", "passwd", "db_pwd", "secret", "client_secret",
      "token", "access_token", "api_key", "apikey", "API-Key", "key", "privateKey",
-     "private key", "private_key", "ssh.privateKey", "credentials", "signature", "sig"],
+     "private key", "private_key", "ssh.privateKey", "credentials", "signature", "sig",
+     "credentials.personal_access_token", "database.password"],
 )  # fmt: skip
 def test_secret_names(name: str) -> None:
     assert is_sensitive_name(name)
 
 
 @pytest.mark.parametrize(
-    "name", ["host", "port", "user", "dbname", "sslkey", "sslmode", "table", "monkey", "author"]
+    "name",
+    [
+        "host",
+        "port",
+        "user",
+        "dbname",
+        "sslkey",
+        "sslmode",
+        "table",
+        "monkey",
+        "author",
+        "credentials.host",
+        "credentials.user",
+    ],
 )
 def test_ordinary_names(name: str) -> None:
     assert not is_sensitive_name(name)
