@@ -190,6 +190,7 @@ def _escaped_forms(value: str) -> set[str]:
     return {form for form in forms if form}
 
 
+_SHORTEST = 4
 _SHORT = 8
 
 
@@ -205,7 +206,7 @@ class Redactor:
         self._short: set[str] = set()
 
     def add(self, value: str) -> None:
-        if not value:
+        if len(value) < _SHORTEST:  # "x" or "ab" would mask every such token in a message
             return
         forms = _escaped_forms(value)
         # A short secret (`null`, `5432`) is replaced only where it stands as a whole token,
