@@ -19,28 +19,26 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import SecretResolutionError
+from reconciler.redaction import REDACTOR
 
 REFERENCE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
 UNKNOWN = "(unknown until apply)"
+# `${env:NAME:allow-empty}`: the one way to say that an empty value is meant. Without it an
+# empty value is an error like an unset variable (an undefined CI secret expands to "").
+ALLOW_EMPTY = ":allow-empty"
+VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+# At most this many sources are named on a missing variable's line.
+_MAX_NAMED = 5
 
 
-class Redactor:
-    """Scrubs every secret value this process has resolved from a piece of text."""
+class Unresolved(SecretResolutionError):
+    """One reference that cannot be resolved: `problem` is about the variable or file alone,
+    so failures can be grouped by it."""
 
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-
-    def add(self, value: str) -> None:
-        if len(value) >= 4:  # shorter strings would mangle ordinary words
-            self._values.add(value)
-
-    def scrub(self, text: str) -> str:
-        for value in sorted(self._values, key=len, reverse=True):
-            text = text.replace(value, "***")
-        return text
-
-
-REDACTOR = Redactor()
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
 
 
 def is_reference(value: Any) -> bool:
@@ -57,10 +55,14 @@ def resolve(value: Any, *, source: str, field: str, env: Mapping[str, str] | Non
         return value
     kind, target = match.groups()
     where = f"source '{source}' {field}"
+    allow_empty = target.endswith(ALLOW_EMPTY)
+    target = target.removesuffix(ALLOW_EMPTY)
     if kind == "env":
         env = os.environ if env is None else env
+        if VARIABLE.fullmatch(target) is None:
+            raise Unresolved(where, f"invalid variable name '{target}' in {value}")
         if target not in env:
-            raise SecretResolutionError(f"{where}: environment variable {target} is not set")
+            raise Unresolved(where, f"environment variable {target} is not set")
         resolved = env[target]
     else:
         try:
@@ -69,9 +71,12 @@ def resolve(value: Any, *, source: str, field: str, env: Mapping[str, str] | Non
             reason = getattr(exc, "strerror", None) or str(exc)
             if isinstance(exc, UnicodeDecodeError):
                 reason = "not readable as UTF-8 text"
-            raise SecretResolutionError(
-                f"{where}: cannot read secret file {target}: {reason}"
-            ) from None
+            raise Unresolved(where, f"cannot read secret file {target}: {reason}") from None
+    if not resolved and not allow_empty:
+        what = f"environment variable {target}" if kind == "env" else f"secret file {target}"
+        raise Unresolved(
+            where, f"{what} is empty (write ${{{kind}:{target}{ALLOW_EMPTY}}} if that is meant)"
+        )
     REDACTOR.add(resolved)
     return resolved
 
@@ -143,10 +148,11 @@ def resolve_all(
 ) -> ResolvedSecrets:
     """Resolve every reference of every document; unresolvable ones are errors when strict.
 
-    All failures are collected, so a CI log names every missing variable at once.
+    All failures are collected, so a CI log names every missing variable at once: one line
+    per variable (or file), with the sources that need it.
     """
     out = ResolvedSecrets()
-    failures: list[str] = []
+    failures: dict[str, list[str]] = {}
     for doc in documents:
         fields: dict[str, str | None] = {}
         for key, value in (doc.get("connection") or {}).items():
@@ -155,12 +161,27 @@ def resolve_all(
             path = f"connection.{key}"
             try:
                 fields[path] = resolve(value, source=doc["name"], field=path, env=env)
-            except SecretResolutionError as exc:
+            except Unresolved as exc:
                 if strict:
-                    failures.append(str(exc))
+                    failures.setdefault(exc.problem, []).append(exc.where)
                 fields[path] = None
         if fields:
             out.values[str(doc["name"]).casefold()] = fields
     if failures:
-        raise SecretResolutionError("; ".join(failures) + "; nothing was written")
+        raise SecretResolutionError(_grouped(failures))
     return out
+
+
+def _grouped(failures: Mapping[str, list[str]]) -> str:
+    """One failure on one line; more as a heading and a line per variable (or file)."""
+    count = sum(len(places) for places in failures.values())
+    if count == 1:
+        [(problem, [where])] = failures.items()
+        return f"{where}: {problem}; nothing was written"
+    lines = [f"{count} secret reference(s) cannot be resolved; nothing was written:"]
+    for problem, places in sorted(failures.items()):
+        places = sorted(places)
+        named = ", ".join(places[:_MAX_NAMED])
+        more = f" and {len(places) - _MAX_NAMED} more" if len(places) > _MAX_NAMED else ""
+        lines.append(f"  {problem} (needed by {named}{more})")
+    return "\n".join(lines)

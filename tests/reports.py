@@ -10,7 +10,8 @@ from reconciler.errors import Problem
 from reconciler.models import ApplyResult, Blocked, Change, FieldChange, Orphan, Plan, Unmanaged
 from reconciler.reporters import Report
 
-# Shown nowhere: the redactor scrubs it from every output (tests register it first).
+# A resolved secret (tests register it). Written into a description it is shown as written:
+# output is never scrubbed as text, so a `***` can never confirm a guess.
 CANARY = "canary-Secret-6f1d2c"
 REGISTRY = "postgresql://reconciler:***@db.internal/registry"
 
@@ -51,7 +52,7 @@ DELETE = Change(
     version=1,
 )
 # In sync with git, but someone edited the live record: drift that leaked a secret into a
-# description. The redactor is the last line of defence.
+# description: shown as written (see above).
 DRIFTED = Change(
     action="noop",
     name="events",

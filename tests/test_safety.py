@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import CANARY, init_registry, insert_raw, reconcile, sql_exec, sql_rows
+from conftest import CANARY, init_registry, insert_raw, reconcile, snapshot, sql_exec, sql_rows
 
 PORT_5433 = "UPDATE sources SET connection = ? WHERE name = 'orders'"
 
@@ -325,3 +325,72 @@ def test_prune_guard_counts_in_words(registry_url: str, sources: Path) -> None:
     refused = reconcile("--prune", "--max-deletes", "0", registry=registry_url, sources=sources)
     assert refused.exit_code == 1
     assert "prune refused: it would delete 1 record, more than --max-deletes 0." in refused.stderr
+
+
+# -- empty and invalid secret references (issue 13.3, 13.6) ---------------------------------
+
+
+def test_an_empty_secret_is_refused_like_an_unset_one(
+    registry_url: str, sources: Path, tmp_path: Path
+) -> None:
+    """An undefined CI secret expands to "": applying it would blank the password."""
+    init_registry(registry_url)
+    before = snapshot(registry_url)
+    empty = reconcile(registry=registry_url, sources=sources, ORDERS_DB_PASSWORD="")
+    assert empty.exit_code == 1
+    assert (
+        "error: source 'orders' connection.password: environment variable ORDERS_DB_PASSWORD "
+        "is empty (write ${env:ORDERS_DB_PASSWORD:allow-empty} if that is meant); nothing was "
+        "written"
+    ) in empty.stderr
+    secret_file = tmp_path / "empty.secret"
+    secret_file.write_text("\n")
+    orders = sources / "shop" / "orders.yaml"
+    orders.write_text(orders.read_text().replace("env:ORDERS_DB_PASSWORD", f"file:{secret_file}"))
+    from_file = reconcile(registry=registry_url, sources=sources)
+    assert from_file.exit_code == 1
+    assert f"secret file {secret_file} is empty" in from_file.stderr
+    assert snapshot(registry_url) == before
+
+
+def test_an_empty_secret_is_allowed_only_when_written_so(registry_url: str, sources: Path) -> None:
+    orders = sources / "shop" / "orders.yaml"
+    orders.write_text(
+        orders.read_text().replace(
+            "${env:ORDERS_DB_PASSWORD}", "${env:ORDERS_DB_PASSWORD:allow-empty}"
+        )
+    )
+    applied = reconcile(registry=registry_url, sources=sources, ORDERS_DB_PASSWORD="")
+    assert applied.exit_code == 0, applied.output + applied.stderr
+    assert _orders_connection(registry_url)["password"] == ""
+    again = reconcile("plan", "--detailed-exitcode", registry=registry_url, sources=sources,
+                      ORDERS_DB_PASSWORD="")  # fmt: skip
+    assert again.exit_code == 0, again.stdout
+
+
+def test_missing_secrets_are_one_line_per_variable(registry_url: str, sources: Path) -> None:
+    for name, variable in (("orders2", "ORDERS_DB_PASSWORD"), ("billing", "BILLING_PW")):
+        text = (sources / "shop" / "orders.yaml").read_text()
+        text = text.replace("name: orders", f"name: {name}").replace("ORDERS_DB_PASSWORD", variable)
+        (sources / f"{name}.yaml").write_text(text)
+    result = reconcile(registry=registry_url, sources=sources, ORDERS_DB_PASSWORD=None)  # type: ignore[arg-type]
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: 3 secret reference(s) cannot be resolved; nothing was written:",
+        "  environment variable BILLING_PW is not set (needed by source 'billing' "
+        "connection.password)",
+        "  environment variable ORDERS_DB_PASSWORD is not set (needed by source 'orders' "
+        "connection.password, source 'orders2' connection.password)",
+    ]
+
+
+def test_an_invalid_variable_name_is_called_so(sources: Path, registry_url: str) -> None:
+    orders = sources / "shop" / "orders.yaml"
+    orders.write_text(orders.read_text().replace("${env:ORDERS_DB_PASSWORD}", "${env:MY-VAR}"))
+    result = reconcile("plan", registry=registry_url, sources=sources)
+    assert result.exit_code == 1
+    assert (
+        "connection.password: invalid variable name 'MY-VAR' in ${env:MY-VAR} (letters, "
+        "digits and _, not starting with a digit)"
+    ) in result.stderr
+    assert "literal secret" not in result.stderr

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from importlib import import_module
-from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.backends.base import ConnectOptions, Registry
 from reconciler.errors import RegistryError
+from reconciler.redaction import REDACTOR, redact_url, url_secrets
 
 DEFAULT_REGISTRY = "sqlite:///.reconciler/registry.db"
 DEFAULT_STATE = ConnectOptions().state
+__all__ = ["BACKENDS", "DEFAULT_REGISTRY", "DEFAULT_STATE", "open_registry", "redact_url"]
 
 # scheme -> "module:factory"; adding a backend is one module and one line here. A provider's
 # key ends with "+": it serves NAME+https:// and NAME+http:// (the latter for local servers).
@@ -28,6 +29,8 @@ BACKENDS = {
 
 def open_registry(url: str, *, writable: bool, options: ConnectOptions | None = None) -> Registry:
     """Open the registry named by URL; read-only opens never create anything."""
+    for secret in url_secrets(url):
+        REDACTOR.add(secret)  # whatever a driver or server echoes of it is scrubbed
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     provider, plus, _ = scheme.partition("+")
     target = BACKENDS.get(provider + plus if plus else scheme)
@@ -42,18 +45,3 @@ def open_registry(url: str, *, writable: bool, options: ConnectOptions | None = 
         url, writable=writable, options=options or ConnectOptions()
     )
     return registry
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, fit for output and error messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparseable URL)"
-    if not parts.password:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))

@@ -4,8 +4,8 @@ The CLI renders one Report per run. This module delivers it: one format to stdou
 `emit`), every `--output FORMAT=PATH` to its file, the Markdown summary to
 `$GITHUB_STEP_SUMMARY` when the `github` format is asked for, and, when the run ends,
 `--report` (the JSON report plus how the run ended) and `--metrics-file`. Files are written
-atomically (a reader sees the old file or the new one, never half of one) and scrubbed of
-every secret like everything else the reconciler prints.
+atomically (a reader sees the old file or the new one, never half of one). Secrets are kept
+out structurally (see reconciler/redaction.py), not by scrubbing the rendered text.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import click
 from reconciler import progress
 from reconciler.exit_codes import EXIT_ERROR, EXIT_OK, with_drift_failure
 from reconciler.files import UnsafePath, check_target, write_atomic
+from reconciler.redaction import REDACTOR
 from reconciler.reporters import FORMAT_VERSION, FORMATS, Report, render
-from reconciler.secret_refs import REDACTOR
 
 if TYPE_CHECKING:
     from reconciler.cli.settings import Settings
@@ -148,8 +148,9 @@ def current() -> Session | None:
 
 
 def rendered(fmt: str, report: Report, *, color: bool = False) -> str:
-    """A report in a format, scrubbed of every secret value this process has resolved."""
-    return REDACTOR.scrub(render(fmt, report, color=color))
+    """A report in a format. Never scrubbed as text: its values are references and
+    `(sensitive)` markers already, and its free text was scrubbed where it was made."""
+    return render(fmt, report, color=color)
 
 
 def deliver(report: Report) -> None:
@@ -237,15 +238,14 @@ def run_report(session: Session, code: int, *, kind: str, error: str, finished: 
     data["run"] = {
         "exit_code": code,
         "success": code != EXIT_ERROR,
-        "error": error or None,
+        "error": REDACTOR.scrub(error) if error else None,
         "owner": session.owner,
         "actor": actor(),
         "started_at": _iso(session.started),
         "finished_at": _iso(finished),
         "duration_seconds": round(finished - session.started, 3),
     }
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-    return REDACTOR.scrub(text)
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def _iso(epoch: float) -> str:

@@ -13,9 +13,9 @@ from reconciler.backends import redact_url
 from reconciler.cli import delivery
 from reconciler.cli.settings import Settings, from_context
 from reconciler.errors import InvalidManifests, ReconcilerError
+from reconciler.redaction import REDACTOR
 from reconciler.reporters import Report
-from reconciler.reporters.escaping import terminal
-from reconciler.secret_refs import REDACTOR
+from reconciler.reporters.escaping import terminal, visible
 
 
 def settings(ctx: click.Context) -> Settings:
@@ -65,7 +65,7 @@ def run(
             stdout=output != "text",  # text goes to stderr below; files get the report
         )
         for problem in exc.problems:
-            click.echo(terminal(str(problem)), err=True)
+            click.echo(visible(str(problem)), err=True)  # a report value: never scrubbed as text
         message = str(exc) if kind != "validate" else str(exc).split(";")[0]
         click.echo(f"error: {terminal(message)}", err=True)
         code = exc.exit_code

@@ -7,11 +7,14 @@ editor can never disagree about what is valid.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from reconciler.redaction import is_sensitive_name
 
 SOURCE_SCHEMA = "source.schema.json"
 # A base for resolving the relative $refs between the packaged files in memory.
@@ -75,6 +78,16 @@ def connection_specs() -> dict[str, ConnectionSpec]:
             sensitive_fields=frozenset(k for k, v in props.items() if v.get("x-sensitive")),
         )
     return specs
+
+
+def is_sensitive(
+    source_type: str, key: str, specs: Mapping[str, ConnectionSpec] | None = None
+) -> bool:
+    """Whether connection `key` holds a secret: marked `x-sensitive` by its type's schema, or
+    named like one (password, token, private key, ...), whatever the type. The one rule that
+    validation messages, planning and `reconcile import` share."""
+    spec = (connection_specs() if specs is None else specs).get(source_type)
+    return (spec is not None and key in spec.sensitive_fields) or is_sensitive_name(key)
 
 
 def _types(value: Any) -> list[str]:

@@ -24,9 +24,13 @@ from reconciler import progress
 from reconciler.errors import InvalidManifests, Problem, ReconcilerError
 from reconciler.manifests import batches as fastscan
 from reconciler.manifests import fast_path as fastload
-from reconciler.manifests.json_schemas import connection_specs, manifest_validator
+from reconciler.manifests.json_schemas import is_sensitive, manifest_validator
 from reconciler.manifests.yaml_lines import Document, dotted, parse_documents
 from reconciler.models import Manifest
+from reconciler.secret_refs import ALLOW_EMPTY, VARIABLE
+
+# An env reference whatever its name, to tell a bad name from a literal secret.
+_ENV_REFERENCE = re.compile(r"\$\{env:([^}]*?)(?:" + re.escape(ALLOW_EMPTY) + r")?\}")
 
 SUFFIXES = (".yaml", ".yml")
 _JSON_TYPES = {
@@ -299,6 +303,9 @@ def describe(error: Any, secret: bool) -> str:
     """A jsonschema error in the user's words; a sensitive value is never part of it."""
     instance = error.instance
     template = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    bad_name = _bad_variable(instance)
+    if bad_name is not None:
+        return bad_name
     if template:
         return str(template).replace("{value}", "" if secret else _show(instance))
     if error.validator == "type":
@@ -314,6 +321,19 @@ def describe(error: Any, secret: bool) -> str:
     if error.validator in ("enum", "const") and not secret:
         return f"{rule} (got {_show(instance)})"
     return rule
+
+
+def _bad_variable(instance: Any) -> str | None:
+    """`${env:1BAD}` is a reference with an invalid name, not a literal secret: say so."""
+    if not isinstance(instance, str):
+        return None
+    match = _ENV_REFERENCE.fullmatch(instance)
+    if match is None or VARIABLE.fullmatch(match[1]):
+        return None
+    return (
+        f"invalid variable name '{match[1]}' in {instance} (letters, digits and _, "
+        "not starting with a digit)"
+    )
 
 
 def _rule(validator: str, limit: Any) -> str | None:
@@ -354,9 +374,7 @@ def _is_sensitive(data: dict[str, Any], path: tuple[Any, ...]) -> bool:
         return False
     if len(path) == 1:
         return True
-    spec = connection_specs().get(str(data.get("source_type")))
-    sensitive = spec.sensitive_fields if spec else frozenset({"password"})
-    return path[1] in sensitive
+    return is_sensitive(str(data.get("source_type")), str(path[1]))
 
 
 @dataclass(frozen=True)

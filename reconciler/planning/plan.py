@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs
+from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs, is_sensitive
 from reconciler.models import (
     Blocked,
     Change,
@@ -92,13 +92,13 @@ def live_document(
     specs = connection_specs() if specs is None else specs
     last = record.last_applied or {}
     connection = dict(record.connection)
-    spec = specs.get(record.source_type)
-    sensitive = spec.sensitive_fields if spec else frozenset({"password"})
     last_connection = last.get("connection") or {}
     for key in connection:
         if is_reference(last_connection.get(key)):
             connection[key] = last_connection[key]
-        elif key in sensitive:
+        elif is_sensitive(record.source_type, key, specs) and not _literal_in_git(
+            record.source_type, key, last_connection, specs
+        ):
             connection[key] = REDACTED
     return canonical(
         {
@@ -114,6 +114,16 @@ def live_document(
         },
         specs,
     )
+
+
+def _literal_in_git(
+    source_type: str, key: str, last: Mapping[str, Any], specs: Mapping[str, ConnectionSpec]
+) -> bool:
+    """A key sensitive by name only whose last-applied value was a literal from a manifest:
+    the value is in git already, and hiding it would make every plan show a change."""
+    spec = specs.get(source_type)
+    by_schema = spec is not None and key in spec.sensitive_fields
+    return not by_schema and key in last and last[key] is not None
 
 
 @dataclass(frozen=True)

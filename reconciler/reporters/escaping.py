@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from reconciler.secret_refs import REDACTOR
+from reconciler.redaction import REDACTOR
 
 T = TypeVar("T")
 
@@ -47,7 +47,8 @@ def _scrubbed(text: str) -> str:
 
 
 def terminal(text: str) -> str:
-    """`text` for a terminal or a log: secrets scrubbed, control characters shown escaped."""
+    """An error line for a terminal or a log: secrets scrubbed (the last guard for free text
+    from outside), control characters shown escaped. Report values use `visible`."""
     return visible(_scrubbed(text))
 
 
@@ -112,9 +113,10 @@ def _no_mention(text: str) -> str:
 
 def md_text(text: str) -> str:
     """`text` for Markdown (also in a table cell): shown as it is, never interpreted as
-    HTML, a mention, a link, emphasis, a heading or a cell separator. For messages, which
-    may quote a secret: scrubbed first, as the escaped form would hide it from the redactor."""
-    return _markdown(terminal(text))
+    HTML, a mention, a link, emphasis, a heading or a cell separator. Not scrubbed: free
+    text from outside (server and driver messages) is scrubbed where it enters, and values
+    in a report are markers, never secrets (redaction is structural, not textual)."""
+    return _markdown(visible(text))
 
 
 def md_code(text: str) -> str:
@@ -162,9 +164,7 @@ def label_value(text: str) -> str:
 # -- GitHub workflow commands -----------------------------------------------------------
 def gh_data(text: str) -> str:
     """A command's message, as @actions/core's `escapeData` (plus control characters shown)."""
-    text = _UNSAFE.sub(
-        lambda m: m.group() if m.group() in "\r\n" else _visible_char(m), _scrubbed(text)
-    )
+    text = _UNSAFE.sub(lambda m: m.group() if m.group() in "\r\n" else _visible_char(m), text)
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

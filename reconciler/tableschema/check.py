@@ -33,7 +33,8 @@ from reconciler.errors import ReconcilerError, SecretResolutionError
 from reconciler.exit_codes import worst
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import Manifest
-from reconciler.secret_refs import REDACTOR, is_reference, resolve
+from reconciler.redaction import REDACTOR
+from reconciler.secret_refs import is_reference, resolve
 from reconciler.tableschema.classification import (
     Perspective,
     SchemaChange,

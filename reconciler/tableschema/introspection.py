@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel, ConfigDict
 
+from reconciler.redaction import redact_locators
 from reconciler.tableschema.reach import Reach
 
 
@@ -222,19 +223,16 @@ def _fetch(
         return cur.fetchall()
 
 
-_DSN = re.compile(r"\b(?:postgres(?:ql)?://\S+|password\s*=\s*\S+)", re.IGNORECASE)
-
-
 def _scrub(exc: BaseException, passwords: Iterable[str], *, where: str) -> str:
     """The driver's first meaningful line, minus any password value or echoed DSN."""
     passwords = {*passwords, os.environ.get("PGPASSWORD", "")}  # libpq's fallback secret
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     text = lines[0] if lines else type(exc).__name__
-    text = _DSN.sub("***", text)
+    text = redact_locators(text)
     for secret in sorted(passwords, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "***")
-    where = _DSN.sub("***", where)
+    where = redact_locators(where)
     for secret in passwords:
         if secret:
             where = where.replace(secret, "***")

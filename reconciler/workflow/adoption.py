@@ -7,8 +7,11 @@ value so the next plan knows whether the variable holds the same secret.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,10 +24,11 @@ from reconciler.actor import actor
 from reconciler.backends import open_registry
 from reconciler.backends.base import ConnectOptions, NewRecord, RecordUpdate, RunEntry, Writes
 from reconciler.errors import ReconcilerError
-from reconciler.manifests.json_schemas import connection_specs
+from reconciler.manifests.json_schemas import is_sensitive
 from reconciler.manifests.loading import find_manifest_files, load_manifests
 from reconciler.models import Record
 from reconciler.planning.plan import canonical
+from reconciler.redaction import is_sensitive_name, redact_url
 from reconciler.secret_refs import fingerprint, is_reference
 
 
@@ -41,17 +45,28 @@ def env_name(source: str, field: str) -> str:
 
 
 def manifest_for(record: Record) -> tuple[dict[str, Any], dict[str, str]]:
-    """The manifest document for a record, and {field path: variable} for its secrets."""
-    spec = connection_specs().get(record.source_type)
-    sensitive = spec.sensitive_fields if spec else frozenset({"password"})
+    """The manifest document for a record, and {field path: variable} for its secrets.
+
+    A key sensitive by schema or by name becomes a reference. A secret-named key inside a
+    nested value cannot be a reference (only top-level keys are resolved), so it is refused.
+    """
     connection: dict[str, Any] = {}
     variables: dict[str, str] = {}
     for key, value in record.connection.items():
-        if key in sensitive and value is not None and not is_reference(value):
+        if is_sensitive(record.source_type, key) and value is not None:
+            if is_reference(value):
+                connection[key] = value
+                continue
             variable = env_name(record.name, key)
             variables[f"connection.{key}"] = variable
             connection[key] = f"${{env:{variable}}}"
         else:
+            nested = _nested_secret(value, f"connection.{key}")
+            if nested is not None:
+                raise ReconcilerError(
+                    f"source '{record.name}' {nested} holds a secret inside a nested value, "
+                    "which a manifest cannot reference; nothing was imported"
+                )
             connection[key] = value
     doc: dict[str, Any] = {"name": record.name, "source_type": record.source_type}
     if record.description:
@@ -92,13 +107,71 @@ def check_destination(out_dir: Path, sources_dir: Path, *, allow_outside: bool) 
         )
     if not sources_dir.is_dir() or not find_manifest_files(sources_dir):
         return set()
-    return {m.name.casefold() for m in load_manifests(sources_dir)}
+    return {m.name.casefold() for m in load_manifests(sources_dir, allow_empty=True)}
+
+
+def _nested_secret(value: Any, path: str) -> str | None:
+    """The path of the first secret-named key with a literal value inside `value`."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            where = f"{path}.{key}"
+            literal = inner not in (None, "") and not isinstance(inner, dict | list)
+            if literal and is_sensitive_name(str(key)) and not is_reference(inner):
+                return where
+            found = _nested_secret(inner, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found = _nested_secret(inner, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def file_stem(name: str) -> str:
+    """A file name for a source: letters (any script), digits, `_`, `.` and `-` kept."""
+    stem = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", name)).strip("._")
+    return stem or "source"
+
+
+def _same_file(stem: str) -> str:
+    """Names a case-insensitive, normalisation-insensitive file system (macOS, Windows) sees
+    as one file."""
+    return unicodedata.normalize("NFC", stem).casefold()
+
+
+def _paths(records: list[Record], out_dir: Path) -> dict[str, Path]:
+    """A distinct file per record, checked before anything is written or adopted.
+
+    Names that map to one file name (`sales data`/`sales/data`, `Orders`/`orders`) each get
+    a suffix from their own name; a file already there (in any case) is refused.
+    """
+    stems = [file_stem(r.name) for r in records]
+    clashes = {k for k in map(_same_file, stems) if [*map(_same_file, stems)].count(k) > 1}
+    existing = {}
+    if out_dir.is_dir():
+        existing = {_same_file(p.name): p for p in out_dir.iterdir()}
+    paths: dict[str, Path] = {}
+    for record, stem in zip(records, stems, strict=True):
+        if _same_file(stem) in clashes:
+            digest = hashlib.sha256(record.name.encode("utf-8")).hexdigest()[:8]
+            stem = f"{stem}-{digest}"
+        path = out_dir / f"{stem}.yaml"
+        clash = existing.get(_same_file(path.name))
+        if clash is not None:
+            raise ReconcilerError(
+                f"{clash} already exists (for source '{record.name}'); nothing was imported"
+            )
+        paths[record.name] = path
+    return paths
 
 
 def _file_text(doc: dict[str, Any], variables: dict[str, str], registry: str, path: Path) -> str:
     lines = [
         *_schema_line(path.parent),
-        f"# Imported from {registry} on {datetime.now(UTC):%Y-%m-%d} by reconcile import.",
+        f"# Imported from {redact_url(registry)} on {datetime.now(UTC):%Y-%m-%d} "
+        "by reconcile import.",
     ]
     for field, variable in variables.items():
         lines.append(f"# Set {variable} to this source's {field} before applying.")
@@ -130,13 +203,13 @@ def import_records(
                     "write a second manifest for the same source; nothing was imported"
                 )
             key = registry.fingerprint_key()
+            paths = _paths(chosen, out_dir)
             planned = []
             for record in chosen:
                 doc, variables = manifest_for(record)
-                path = out_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', record.name)}.yaml"
-                if path.exists():
-                    raise ReconcilerError(f"{path} already exists; nothing was imported")
-                planned.append((record, doc, variables, path))
+                planned.append((record, doc, variables, paths[record.name]))
+            _distinct_variables(planned)
+            created_dir = not out_dir.exists()
             out_dir.mkdir(parents=True, exist_ok=True)
             updates = [
                 RecordUpdate(_adopted(record, doc, variables, owner, key), record.version, None)
@@ -156,12 +229,17 @@ def import_records(
             try:
                 for _, doc, variables, path in planned:
                     tmp = path.with_name(f".{path.name}.importing")
-                    tmp.write_text(_file_text(doc, variables, registry.display_url, path))
-                    staged.append((tmp, path))
+                    staged.append((tmp, path))  # first: a half-written file is removed too
+                    tmp.write_text(
+                        _file_text(doc, variables, registry.display_url, path), encoding="utf-8"
+                    )
                 registry.apply(Writes(updates=updates), run)
             except BaseException:
                 for tmp, _ in staged:
                     tmp.unlink(missing_ok=True)
+                if created_dir:
+                    with contextlib.suppress(OSError):
+                        out_dir.rmdir()  # only if empty
                 raise
             for tmp, path in staged:
                 tmp.replace(path)
@@ -171,6 +249,20 @@ def import_records(
         ]
     finally:
         registry.close()
+
+
+def _distinct_variables(planned: list[tuple[Record, dict[str, Any], dict[str, str], Path]]) -> None:
+    """Two sources whose names differ only in punctuation would share one variable (and so
+    one secret); refused before anything is written."""
+    seen: dict[str, str] = {}
+    for record, _, variables, _ in planned:
+        for variable in variables.values():
+            other = seen.setdefault(variable, record.name)
+            if other != record.name:
+                raise ReconcilerError(
+                    f"sources '{other}' and '{record.name}' would both read their secret from "
+                    f"{variable}; import them one at a time; nothing was imported"
+                )
 
 
 def _choose(records: dict[str, Record], names: list[str] | None, owner: str) -> list[Record]:

@@ -25,7 +25,8 @@ from reconciler.manifests.roundtrip import CannotEdit, edit_source
 from reconciler.manifests.yaml_lines import parse_documents
 from reconciler.models import Change, FieldChange, Plan
 from reconciler.planning.plan import DRIFTED_SECRET, REDACTED, canonical
-from reconciler.secret_refs import REDACTOR, is_reference
+from reconciler.redaction import REDACTOR
+from reconciler.secret_refs import is_reference
 
 SENSITIVE = "sensitive"
 # Fields the registry holds; the others (columns, lifecycle, ...) live in git only.

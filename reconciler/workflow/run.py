@@ -198,7 +198,7 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
                     started_at=started,
                     finished_at=datetime.now(UTC),
                     outcome="failed",
-                    message=str(exc),
+                    message=str(exc),  # scrubbed where the run log is written
                 )
             )
             raise

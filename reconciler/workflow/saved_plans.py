@@ -24,7 +24,6 @@ from reconciler.errors import ReconcilerError
 from reconciler.files import write_atomic
 from reconciler.models import Manifest, Plan, Record
 from reconciler.planning.plan import desired_document
-from reconciler.secret_refs import REDACTOR
 
 FORMAT = "reconciler-plan/2"
 _MAC_LABEL = b"reconciler saved plan\x00"  # keeps plan MACs apart from secret fingerprints
@@ -84,7 +83,9 @@ def signature(key: bytes, content: dict[str, Any]) -> str:
 
 def save(path: Path, saved: SavedPlan, key: bytes | None) -> None:
     """Write atomically, so a reviewer never applies half a file; sign it with `key`."""
-    content = json.loads(REDACTOR.scrub(saved.model_dump_json(exclude={"mac"})))
+    # Not scrubbed as text: a plan holds references and `(sensitive)` markers, never values,
+    # and text replacement of a secret like `null` would make the file unloadable.
+    content = json.loads(saved.model_dump_json(exclude={"mac"}))
     if key is not None:
         content["mac"] = signature(key, content)
     text = json.dumps(content, indent=2, ensure_ascii=False) + "\n"
@@ -163,13 +164,14 @@ def check_fresh(saved: SavedPlan, *, registry: str, digest: str, records: Sequen
 
 
 def check_same(saved: SavedPlan, recomputed: Plan) -> None:
-    """The plan computed now must be exactly the saved one (compared as saved: redacted).
+    """The plan computed now must be exactly the saved one (both hold references and
+    `(sensitive)` markers, never values: compared as they are, not scrubbed as text).
 
     One difference is expected: a secret that could not be resolved when the plan was made
     (CI plans a pull request without production secrets) is listed as unknown there; at
     apply it is known, and a rotation of it is what "unknown" promised, not a change.
     """
-    now = json.loads(REDACTOR.scrub(recomputed.model_dump_json()))
+    now = json.loads(recomputed.model_dump_json())
     was = json.loads(saved.plan.model_dump_json())
     unknown = {c["name"].casefold(): c for c in was["changes"] if c["unknown"]}
     for change in now["changes"]:

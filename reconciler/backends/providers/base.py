@@ -41,7 +41,7 @@ from reconciler.backends.remote.transport import Credential, RetryPolicy, Transp
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.models import Change, Plan, Record
 from reconciler.planning.plan import canonical, diff_fields, live_document
-from reconciler.secret_refs import REDACTOR
+from reconciler.redaction import REDACTOR
 
 
 @dataclass(frozen=True)

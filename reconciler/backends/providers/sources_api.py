@@ -34,7 +34,7 @@ from reconciler.backends.remote.shell import RemoteRegistry, endpoint, unmasked
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.models import Record
-from reconciler.secret_refs import REDACTOR
+from reconciler.redaction import REDACTOR
 from reconciler.tableschema.introspection import Unreachable
 
 

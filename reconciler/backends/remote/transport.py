@@ -33,6 +33,7 @@ import httpx
 from reconciler.backends.remote.deadline import deadline_in, deadline_transport
 from reconciler.backends.remote.origins import call, format_origin, origin
 from reconciler.errors import RegistryError, StaleRecordError
+from reconciler.redaction import REDACTOR
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -308,7 +309,7 @@ class Transport:
 
     def scrub(self, text: str) -> str:
         value = self.credential.value
-        return text.replace(value, "***") if value else text
+        return REDACTOR.scrub(text.replace(value, "***") if value else text)
 
     def _transport_message(
         self, what: str, exc: httpx.TransportError, attempt: int, idempotent: bool

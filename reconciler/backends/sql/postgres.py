@@ -21,6 +21,7 @@ from reconciler.backends import redact_url
 from reconciler.backends.base import ConnectOptions
 from reconciler.backends.sql.shared import SqlRegistry
 from reconciler.errors import LockTimeout, RegistryError
+from reconciler.redaction import REDACTOR, is_sensitive_name, unencoded_userinfo
 
 LOCK_KEY = 0x7265636F6E63  # "reconc": the one advisory lock every writer takes
 _CONNECT_TIMEOUT_S = 10
@@ -39,11 +40,21 @@ class PostgresRegistry(SqlRegistry):
     def __init__(self, url: str, *, writable: bool) -> None:
         self._url = url
         self.display_url = redact_url(url)
+        for secret in (*_passwords(url), os.environ.get("PGPASSWORD")):
+            if secret:
+                REDACTOR.add(secret)  # a driver message may echo it, in any form
         self.writable = writable
         self._conn: psycopg.Connection[Any] | None = None
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None:
+            if unencoded_userinfo(self._url) or not _parses(self._url):
+                # libpq would cut the password elsewhere and quote the rest as a host name
+                raise RegistryError(
+                    f"cannot connect to registry {self.display_url}: invalid connection URL "
+                    "(characters such as @ : / in a user name or password must be "
+                    "percent-encoded)"
+                )
             try:
                 self._conn = psycopg.connect(
                     self._url,
@@ -62,10 +73,7 @@ class PostgresRegistry(SqlRegistry):
     def _scrub(self, exc: BaseException) -> str:
         """Driver messages may echo the DSN; keep only its first line and no password."""
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        for secret in (_password(self._url), os.environ.get("PGPASSWORD")):
-            if secret:
-                text = text.replace(secret, "***")
-        return text.replace(self._url, self.display_url)
+        return REDACTOR.scrub(text.replace(self._url, self.display_url))
 
     @contextmanager
     def _begin(self, timeout: float) -> Iterator[Any]:
@@ -159,12 +167,21 @@ class PostgresRegistry(SqlRegistry):
             self._conn = None
 
 
-def _password(url: str) -> str | None:
+def _parses(url: str) -> bool:
     try:
-        value = conninfo_to_dict(url).get("password")
+        conninfo_to_dict(url)
     except psycopg.Error:
-        return None
-    return str(value) if value else None
+        return False
+    return True
+
+
+def _passwords(url: str) -> list[str]:
+    """The secrets libpq reads from a connection string (password, sslpassword)."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        return []
+    return [str(v) for k, v in params.items() if v and is_sensitive_name(k)]
 
 
 def open_postgres(url: str, *, writable: bool, options: ConnectOptions) -> PostgresRegistry:

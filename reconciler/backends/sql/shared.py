@@ -31,6 +31,7 @@ from reconciler.backends.sql.snapshots import SnapshotsMixin
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.interning import shared
 from reconciler.models import Record
+from reconciler.redaction import REDACTOR
 
 RecordChange = RecordUpdate | RecordReplace | RecordDelete
 
@@ -472,7 +473,8 @@ class SqlRegistry(SnapshotsMixin, ABC):
                 run.updated,
                 run.deleted,
                 run.outcome,
-                run.message,
+                # The one way into the run log: server and driver messages may echo a secret.
+                REDACTOR.scrub(run.message),
                 run.replaced,
                 run.registry,
             ),

@@ -17,6 +17,7 @@ from reconciler.backends.base import ConnectOptions
 from reconciler.backends.sql.shared import SqlRegistry
 from reconciler.errors import LockTimeout, ReconcilerError, RegistryError
 from reconciler.files import create_private, write_atomic
+from reconciler.redaction import redact_url
 
 sqlite3.register_adapter(datetime, lambda d: d.isoformat())
 
@@ -175,9 +176,9 @@ def open_sqlite(url: str, *, writable: bool, options: ConnectOptions) -> SqliteR
     run-log retention applies)."""
     if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
         raise RegistryError(
-            f"invalid SQLite registry URL '{url}' (expected sqlite:///PATH, e.g. "
+            f"invalid SQLite registry URL '{redact_url(url)}' (expected sqlite:///PATH, e.g. "
             "sqlite:///.reconciler/registry.db)"
         )
-    registry = SqliteRegistry(Path(url[len("sqlite:///") :]), url, writable=writable)
+    registry = SqliteRegistry(Path(url[len("sqlite:///") :]), redact_url(url), writable=writable)
     registry.keep_runs = options.keep_runs
     return registry
