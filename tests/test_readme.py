@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -37,6 +39,7 @@ COPIED = ("sources.d", "examples/data", "schemas")
 TOOLS = ("sqlite3", "jq")  # outside Python; a block using a missing one is skipped
 FENCE = re.compile(r"^( *)(`{3,})(\S*)(.*)$")
 MARK = "@@readme-output@@"
+MARK_LINE = f"rc=$?; printf '\\n%s\\n' '{MARK}'; (exit $rc)"  # between commands; keeps $?
 
 
 @dataclass
@@ -177,6 +180,7 @@ def merged(
 class Scenario:
     workdir: Path
     env_file: Path
+    env: dict[str, str]
     done: int = 0
     results: dict[int, list[list[str]]] = field(default_factory=dict)
 
@@ -186,18 +190,18 @@ UPDATES: dict[int, list[str]] = {}  # opening fence line -> new body lines
 BLOCKS = parse(README.read_text())
 
 
-def run_block(block: Block, scenario: Scenario, env: dict[str, str]) -> list[list[str]]:
+def run_block(block: Block, scenario: Scenario) -> list[list[str]]:
     """Run the block's commands in one bash; return each command's output lines."""
     script = [f". {scenario.env_file}" if scenario.env_file.exists() else "", "exec 2>&1"]
     if block.setup:
         script.append(f"{{ {block.setup}\n}} > /dev/null 2>&1")
     for cmd in block.commands:
-        script += [f"printf '\\n%s\\n' '{MARK}'", cmd.text]
-    script += [f"printf '\\n%s\\n' '{MARK}'", f"export -p > {scenario.env_file}"]
+        script += [MARK_LINE, cmd.text]
+    script += [MARK_LINE, f"export -p > {scenario.env_file}"]
     proc = subprocess.run(
         ["bash", "-c", "\n".join(script)],
         cwd=scenario.workdir,
-        env=env,
+        env=scenario.env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -239,14 +243,32 @@ def write_updates() -> Iterator[None]:
         README.write_text("\n".join(lines))
 
 
-def scenario_for(block: Block, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+def postgres_env(server_url: str, name: str) -> dict[str, str]:
+    """A fresh database on the test session's server, as libpq's PG* variables."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = conninfo_to_dict(server_url)
+    return {
+        "PGHOST": str(parts.get("host") or "localhost"),
+        "PGPORT": str(parts.get("port") or 5432),
+        "PGUSER": str(parts.get("user") or "postgres"),
+        "PGDATABASE": name,
+    }
+
+
+def scenario_for(block: Block, request: pytest.FixtureRequest, env: dict[str, str]) -> Scenario:
+    """A fresh copy of the checkout's examples; a database too if a block says `postgres`."""
     if block.scenario not in SCENARIOS:
-        base = tmp_path_factory.mktemp("readme")
+        base = request.getfixturevalue("tmp_path_factory").mktemp("readme")
         workdir = base / "repo"
         workdir.mkdir()
         for name in COPIED:
             shutil.copytree(ROOT / name, workdir / name)
-        SCENARIOS[block.scenario] = Scenario(workdir, base / "env.sh")
+        if any("postgres" in b.options for b in BLOCKS if b.scenario == block.scenario):
+            server = request.getfixturevalue("pg_server_url")
+            env = {**env, **postgres_env(server, f"readme_{base.name}")}
+        SCENARIOS[block.scenario] = Scenario(workdir, base / "env.sh", env)
     return SCENARIOS[block.scenario]
 
 
@@ -256,17 +278,17 @@ def block_id(block: Block) -> str:
 
 @pytest.mark.parametrize("block", BLOCKS, ids=block_id)
 def test_console_block(
-    block: Block, readme_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    block: Block, readme_env: dict[str, str], request: pytest.FixtureRequest
 ) -> None:
     if "norun" in block.options:
         pytest.skip(f"README says: {block.options['norun']}")
     needed = [t for t in TOOLS if any(re.search(rf"\b{t}\b", c.text) for c in block.commands)]
     if missing := [t for t in needed if not shutil.which(t)]:
         pytest.skip(f"needs {', '.join(missing)}")
-    scenario = scenario_for(block, tmp_path_factory)
+    scenario = scenario_for(block, request, readme_env)
     siblings = [b for b in BLOCKS if b.scenario == block.scenario and "norun" not in b.options]
     for earlier in siblings[scenario.done : siblings.index(block) + 1]:
-        scenario.results[earlier.line] = run_block(earlier, scenario, readme_env)
+        scenario.results[earlier.line] = run_block(earlier, scenario)
         scenario.done += 1
     actual = scenario.results[block.line]
     assert len(actual) == len(block.commands), f"the block's shell stopped early: {actual}"
