@@ -88,3 +88,14 @@ def test_readme_and_ci_run_the_same_commands() -> None:
     skip = ("#", "set ", "cd ")
     ci = [line.strip() for line in script if line.strip() and not line.startswith(skip)]
     assert documented == ci
+
+
+def test_every_reconcile_call_in_readme_parses() -> None:
+    """The shell examples and the commands table's examples are accepted by the CLI itself."""
+    from test_integration_files import check_calls
+
+    scripts = re.findall(r"^ *```sh\n(.*?)^ *```$", README, re.S | re.M)
+    table = [row.rsplit("|", 2)[1] for row in README.splitlines() if row.startswith("| `reconcile")]
+    examples = [span for cell in table for span in re.findall(r"`(reconcile [^`]*)`", cell)]
+    calls = check_calls("\n".join([*scripts, *examples]))
+    assert len(calls) >= 20  # the extraction found them
