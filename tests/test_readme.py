@@ -310,3 +310,19 @@ def test_console_block(
         pytest.fail(
             f"README.md:{block.line}: output differs\n\n" + "\n\n".join(failures), pytrace=False
         )
+
+
+def test_elision_and_update_keep_what_matched(tmp_path: Path) -> None:
+    expected = [
+        "  + create a",
+        "...(fields)...",
+        "id: 0b4f0a3e-0000-4000-8000-000000000000",
+        "Plan: 1",
+    ]
+    actual = ["  + create a", "x", "y", "id: 5d2c1b7a-1111-4111-8111-111111111111", "Plan: 2"]
+    norm_e = [normalise(x, tmp_path) for x in expected]
+    norm_a = [normalise(x, tmp_path) for x in actual]
+    assert matches(norm_e[:3], norm_a[:4]) and not matches(norm_e, norm_a)
+    assert not matches(norm_e[:1], norm_a[:2])  # without an elision every line counts
+    # README's example id and the elision stay; only the line that differs is rewritten.
+    assert merged(expected, actual, norm_e, norm_a) == [*expected[:3], "Plan: 2"]
