@@ -10,6 +10,8 @@ its scenario a fresh database on the test session's server (PGHOST, PGPORT, PGUS
 PGDATABASE). Ids, times, durations, pids, hosts, versions and the temp path are normalised
 before comparing; an output line `...` (or `...(text)...`) stands for any number of lines.
 
+Without the sqlite3 shell (or with README_SHIMS=1) tests/readme_bin/sqlite3 stands in for it.
+
 `README_UPDATE=1 pytest tests/test_readme.py` writes the actual outputs back into README.md,
 keeping every line that already matched (so its example ids and times stay), for review.
 """
@@ -37,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 UPDATE = os.environ.get("README_UPDATE") == "1"
 COPIED = ("sources.d", "examples/data", "schemas")
-TOOLS = ("sqlite3", "jq")  # outside Python; a block using a missing one is skipped
+TOOLS = ("jq",)  # outside Python; a block using a missing one is skipped
+SHIMS = ROOT / "tests" / "readme_bin"  # stand-ins for tools that may be missing (sqlite3)
 FENCE = re.compile(r"^( *)(`{3,})(\S*)(.*)$")
 MARK = "@@readme-output@@"
 MARK_LINE = f"rc=$?; printf '\\n%s\\n' '{MARK}'; (exit $rc)"  # between commands; keeps $?
@@ -222,6 +225,8 @@ def readme_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         if not k.startswith(("RECONCILER_", "PG", "CI", "GITHUB_"))
     }
     path = f"{Path(sys.executable).parent}{os.pathsep}{keep.get('PATH', '')}"
+    if not shutil.which("sqlite3", path=path) or os.environ.get("README_SHIMS") == "1":
+        path = f"{SHIMS}{os.pathsep}{path}"
     return {
         **keep,
         "PATH": path,
