@@ -99,3 +99,17 @@ def test_every_reconcile_call_in_readme_parses() -> None:
     examples = [span for cell in table for span in re.findall(r"`(reconcile [^`]*)`", cell)]
     calls = check_calls("\n".join([*scripts, *examples]))
     assert len(calls) >= 20  # the extraction found them
+
+
+def test_layout_names_only_files_that_exist() -> None:
+    """The lines of Layout outside reconciler/ (tests, examples, CI) name real paths."""
+    section = README.split("\n## Layout\n", 1)[1].split("```\n", 2)[1]
+    outside = section.split("\nschemas/", 1)[1]  # after the reconciler/ tree
+    names = [
+        name.strip()
+        for line in ("schemas/" + outside).splitlines()
+        if line and not line.startswith(" ")
+        for name in re.split(r"\s{2,}", line, maxsplit=1)[0].split(", ")
+    ]
+    assert len(names) > 10
+    assert [n for n in names if "*" not in n and not (ROOT / n).exists()] == []
