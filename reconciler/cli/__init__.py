@@ -129,6 +129,12 @@ PLAN_OPTIONS: list[Callable[[F], F]] = [
         help="Apply records changed both in git and outside git (git wins).",
     ),
     _opt(
+        "--force-replaces",
+        is_flag=True,
+        help="Replace records whose lifecycle.prevent_destroy is set, where the registry can "
+        "only change a field by replacing the record (it gets a new id).",
+    ),
+    _opt(
         "--strict",
         is_flag=True,
         help="Fail a plan when a ${env:...}/${file:...} reference cannot be resolved.",
@@ -278,6 +284,7 @@ def _options(s: dict[str, Any]) -> Options:
         max_deletes=s["max_deletes"],
         force_deletes=bool(s.get("force_deletes")),
         force_conflicts=bool(s.get("force_conflicts")),
+        force_replaces=bool(s.get("force_replaces")),
         lock_timeout=s["lock_timeout"],
         connect=connect_options(s),
     )

@@ -2,8 +2,10 @@
 
 Records come from the API; what it has no field for (owner, last-applied document, secret
 fingerprints) comes from the state store (`remote.RemoteRegistry`). The API has no update
-endpoint, so a changed record is replaced (deleted, then registered again under a new id)
-and a record never changes under its id: the id is its version, and `version` is always 1.
+endpoint, so a record whose API fields changed is replaced (deleted, then registered again
+under a new id) and a record never changes under its id: the id is its version, and
+`version` is always 1. A change of reconciler-only fields (lifecycle, columns,
+schema_policy, schema_perspective) is an update of the state store alone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from reconciler.backends.base import (
     RecordReplace,
     RecordUpdate,
 )
+from reconciler.backends.providers.plan_review import replace_unless
 from reconciler.backends.providers.sources_api_client import (
     BASE_PATH,
     TOKEN_ENV,
@@ -33,7 +36,7 @@ from reconciler.backends.providers.sources_api_client import (
 from reconciler.backends.remote.shell import RemoteRegistry, endpoint, unmasked
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.errors import RegistryError, StaleRecordError
-from reconciler.models import Record
+from reconciler.models import Plan, Record
 from reconciler.secret_refs import REDACTOR
 from reconciler.tableschema.introspection import Unreachable
 
@@ -55,8 +58,15 @@ class LiveSchema:
 class HttpRegistry(RemoteRegistry):
     """A Registry over the Sources API plus a state store; see the module docstring."""
 
-    updates_in_place = False
-    update_word = "adopted"  # its only updates are `reconcile import` adoptions
+    # Updates of reconciler-only fields stay updates (of the state store only);
+    # `review_plan` turns every other update into a replace.
+    updates_in_place = True
+    update_word = "updated"  # only ever the state: an adoption or a reconciler-only field
+
+    def review_plan(self, plan: Plan) -> Plan:
+        """Updates that touch an API field are replaces: the API has no update endpoint."""
+        changes = tuple(replace_unless(c, ()) for c in plan.changes)
+        return plan.model_copy(update={"changes": changes})
 
     def __init__(
         self,
@@ -112,8 +122,9 @@ class HttpRegistry(RemoteRegistry):
     # -- writing -------------------------------------------------------------------------
     def _update(self, update: RecordUpdate) -> None:
         """An update that changes only what the state store holds (owner, last-applied
-        document, fingerprints), as `reconcile import` makes to adopt a record. Anything the
-        API would have to change is refused: it has no update endpoint."""
+        document, fingerprints): `reconcile import` adopting a record, or a change of
+        reconciler-only fields. Anything the API would have to change is refused: it has no
+        update endpoint."""
         new = update.record
         live = self._api.get(new.id, new.name)
         if live is None:
