@@ -186,7 +186,9 @@ def test_a_source_gone_answers_an_empty_envelope_and_is_not_overwritten(
     registry.apply(Writes(creates=[new("orders", "streamkap/postgresql", PG)]), run())
     (record,) = registry.list_records()
     del api.sources[record.id]
-    update = RecordUpdate(new("orders", "streamkap/postgresql", PG, id=record.id), record.version)
+    update = RecordUpdate(
+        new("orders", "streamkap/postgresql", PG, id=record.id), record.version, "reconciler"
+    )
     with pytest.raises(StaleRecordError, match=r"is no longer in the registry"):
         registry.apply(Writes(updates=[update]), run())
     assert api.count("PUT", f"/sources/{record.id}") == 0

@@ -95,6 +95,9 @@ class HttpRegistry(RemoteRegistry):
         """The summary list, then every full record (in parallel), joined with the state."""
         full = self._api.get_many(self._api.list_summaries())
         states = self._state.records()
+        states = self._claim_intents(
+            states, lambda: [self._record(d, None) for d in full if str(d.get("id")) not in states]
+        )
         return [self._record(doc, states.get(str(doc.get("id")))) for doc in full]
 
     def schema(self, record_id: str, name: str) -> LiveSchema | Unreachable:
@@ -156,7 +159,8 @@ class HttpRegistry(RemoteRegistry):
             "description": new.description,
             "tags": new.tags,
         }
-        record = self._api.register(body)
+        with self._intended(new):
+            record = self._api.register(body)
         self._state.remember(str(record["id"]), new)
 
     def _replace(self, replace: RecordReplace) -> None:

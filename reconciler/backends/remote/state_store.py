@@ -6,10 +6,17 @@ by default, PostgreSQL when CI and cron run on different machines (they must sha
 like Terraform's remote state). It is an ordinary SQL registry database (same migrations,
 lock, fingerprint key and run log); the rows about remote records live in
 `remote_records`, keyed by registry URL and record id.
+
+An apply holds the store's apply lock (`apply_lock.py`) and commits each write as it is
+made. Before each create it commits an intent (a row whose record id is `intent:` and a
+uuid, holding what is about to be sent): if the run dies before it records the new id, or
+the answer leaves it unknown whether the object was created (a timeout, a 502), the next
+run finds the object by name and content and takes it as created (`shell.py`).
 """
 
 from __future__ import annotations
 
+import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,10 +24,14 @@ from typing import Any
 
 from reconciler.backends import open_registry, redact_url
 from reconciler.backends.base import NewRecord, RunEntry
+from reconciler.backends.remote.apply_lock import apply_lock
 from reconciler.backends.sql.shared import SqlRegistry
 from reconciler.errors import RegistryError
 
 STATE_SCHEMES = ("sqlite", "postgresql", "postgres")
+# The record id of an intent row: no remote id ever starts with it.
+INTENT = "intent:"
+_PATTERN = INTENT + "%"  # a parameter: a literal % would be a placeholder to psycopg
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,14 @@ class RemoteRecordState:
     owner: str
     last_applied: dict[str, Any]
     fingerprints: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A create about to be sent (or sent, with no id recorded yet): what it holds."""
+
+    name_key: str
+    state: RemoteRecordState
 
 
 class StateStore:
@@ -55,7 +74,8 @@ class StateStore:
         return self.store.init()
 
     def locked(self, timeout: float) -> AbstractContextManager[None]:
-        return self.store.locked(timeout)
+        """The apply lock; each write inside commits on its own (see apply_lock.py)."""
+        return apply_lock(self.store, timeout)
 
     def fingerprint_key(self) -> bytes | None:
         return self.store.fingerprint_key()
@@ -67,8 +87,8 @@ class StateStore:
         store = self.store
         rows = store._read(
             "SELECT record_id, owner, last_applied, fingerprints FROM remote_records "
-            "WHERE registry = ?",
-            (self.registry,),
+            "WHERE registry = ? AND record_id NOT LIKE ?",
+            (self.registry, _PATTERN),
         )
         return {
             r[0]: RemoteRecordState(r[1], store._unjson(r[2]), store._unjson(r[3])) for r in rows
@@ -95,20 +115,25 @@ class StateStore:
         if not self.store._initialised():
             return {}
         rows = self.store._read(
-            "SELECT name_key, record_id FROM remote_records WHERE registry = ? AND owner = ?",
-            (self.registry, owner),
+            "SELECT name_key, record_id FROM remote_records WHERE registry = ? AND owner = ? "
+            "AND record_id NOT LIKE ?",
+            (self.registry, owner, _PATTERN),
         )
         return {r[0]: r[1] for r in rows}
 
     def remember(self, record_id: str, record: NewRecord) -> None:
         """`record` was registered as `record_id`; an older row for its name is history."""
+        state = RemoteRecordState(record.managed_by, record.last_applied, record.fingerprints)
+        self._row(record_id, record.name.casefold(), state)
+
+    def _row(self, record_id: str, name_key: str, state: RemoteRecordState) -> None:
         store, now = self.store, datetime.now(UTC)
         with store._transaction() as cur:
             cur.execute(
                 store._sql(
                     "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ?"
                 ),
-                (self.registry, record.managed_by, record.name.casefold()),
+                (self.registry, state.owner, name_key),
             )
             cur.execute(
                 store._sql(
@@ -118,6 +143,34 @@ class StateStore:
                 (
                     self.registry,
                     record_id,
+                    state.owner,
+                    name_key,
+                    store._json(state.last_applied),
+                    store._json(state.fingerprints),
+                    now,
+                ),
+            )
+
+    def intend(self, record: NewRecord) -> None:
+        """Commit that `record` is about to be created (replacing an older intent for its
+        name), before the call that creates it."""
+        store, now = self.store, datetime.now(UTC)
+        with store._transaction() as cur:
+            cur.execute(
+                store._sql(
+                    "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ? "
+                    "AND record_id LIKE ?"
+                ),
+                (self.registry, record.managed_by, record.name.casefold(), _PATTERN),
+            )
+            cur.execute(
+                store._sql(
+                    "INSERT INTO remote_records (registry, record_id, owner, name_key, "
+                    "last_applied, fingerprints, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                ),
+                (
+                    self.registry,
+                    f"{INTENT}{uuid.uuid4()}",
                     record.managed_by,
                     record.name.casefold(),
                     store._json(record.last_applied),
@@ -125,6 +178,37 @@ class StateStore:
                     now,
                 ),
             )
+
+    def intents(self) -> list[Intent]:
+        """Every create begun and not recorded as done (nor as certainly failed)."""
+        if not self.store._initialised():
+            return []
+        store = self.store
+        rows = store._read(
+            "SELECT name_key, owner, last_applied, fingerprints FROM remote_records "
+            "WHERE registry = ? AND record_id LIKE ?",
+            (self.registry, _PATTERN),
+        )
+        return [
+            Intent(r[0], RemoteRecordState(r[1], store._unjson(r[2]), store._unjson(r[3])))
+            for r in rows
+        ]
+
+    def drop_intent(self, record: NewRecord) -> None:
+        """The create certainly failed (the server refused it): nothing to find later."""
+        with self.store._transaction() as cur:
+            cur.execute(
+                self.store._sql(
+                    "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ? "
+                    "AND record_id LIKE ?"
+                ),
+                (self.registry, record.managed_by, record.name.casefold(), _PATTERN),
+            )
+
+    def claim(self, record_id: str, intent: Intent) -> None:
+        """The object an interrupted create left behind is `record_id`: record it as created
+        (which also retires the intent, as `remember` does)."""
+        self._row(record_id, intent.name_key, intent.state)
 
     def forget(self, record_id: str) -> None:
         """The record was deleted by this reconciler: nothing to remember about it."""
