@@ -1,4 +1,5 @@
-"""The backend contract, run from the command line over every provider's fake server.
+"""The backend contract, run from the command line over every API registry's fake server:
+the four providers and the Sources API.
 
 Each scenario runs against each `provider_cases.Case`: create, an empty no-op plan, update or
 replace, a rotated secret, prune, drift, unowned objects left alone, `reconcile import`,
@@ -15,13 +16,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import CANARY
-from provider_cases import CASES, TOKEN, Case
+from provider_cases import REGISTRIES, TOKEN, Case
 from provider_harness import Cli
 
 from reconciler.cli import cli
 
 
-@pytest.fixture(params=CASES, ids=[c.name for c in CASES])
+@pytest.fixture(params=REGISTRIES, ids=[c.name for c in REGISTRIES])
 def case(request: pytest.FixtureRequest) -> Case:
     return request.param  # type: ignore[no-any-return]
 
@@ -51,7 +52,7 @@ def sources(run: Cli) -> Path:
 def test_create_then_the_plan_is_empty(case: Case, server: Any, run: Any, tmp_path: Path) -> None:
     planned = run("--dry-run")
     assert planned.exit_code == 0, planned.output
-    assert f"+ create orders ({case.name}/" in planned.stdout
+    assert f"+ create orders ({case.shown_type}" in planned.stdout
     assert "Plan: 3 to create, 0 to update, 0 to delete." in planned.stdout
     assert case.names(server) == [] and not (tmp_path / "state.db").exists()
 
@@ -134,6 +135,7 @@ def test_unowned_objects_are_never_touched(
     case: Case, server: Any, run: Any, sources: Path
 ) -> None:
     case.add_foreign(server, "hand_made")
+    run.init()  # a first run against objects made by hand: this store is the registry's
     plan = run("--dry-run")
     assert "? hand_made  (no owner)" in plan.stdout, plan.stdout
     taken = case.manifests["customers.yml"].replace("name: customers", "name: Hand_Made")
@@ -155,7 +157,8 @@ def test_import_adopts_an_existing_object(
     assert imported.exit_code == 0, imported.output
     assert TOKEN not in imported.output
     written = sources / "imported" / "legacy.yaml"
-    assert f"source_type: {case.name}/" in written.read_text()
+    expected = f"{case.name}/" if case.foreign_types else "csv"  # the Sources API's own types
+    assert f"source_type: {expected}" in written.read_text()
     plan = run("--dry-run")
     assert plan.exit_code == 0, plan.output
     assert "+ create legacy" not in plan.stdout and "? legacy" not in plan.stdout, plan.stdout
@@ -165,6 +168,8 @@ def test_import_adopts_an_existing_object(
 def test_a_manifest_of_another_registry_is_blocked(
     case: Case, server: Any, run: Any, sources: Path
 ) -> None:
+    if not case.foreign_types:
+        pytest.skip(f"{case.name} takes `csv` sources")
     (sources / "pg.yaml").write_text(
         "name: pg\nsource_type: csv\nconnection: {file_path: /data/pg.csv}\n"
     )
@@ -199,3 +204,57 @@ def test_a_bad_token_is_one_line_naming_the_variable(case: Case, server: Any, ru
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
     assert f"HTTP 401 from {case.url(server)}: the registry rejected the " in result.stderr
     assert case.token_env in result.stderr and "wrong-" not in result.stderr
+
+
+# -- a fresh runner: another working directory, no state store ---------------------------
+
+
+def test_a_fresh_runner_plans_from_the_owner_marker_or_refuses(
+    case: Case, server: Any, run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apply from one working directory, plan from a fresh one with the default (local,
+    empty) state store: where the API can carry the owner marker the plan is the same, two
+    way, and says so once; where it cannot, the run refuses in one line naming the fix."""
+    assert run().exit_code == 0
+    fresh = tmp_path / "fresh-runner"
+    fresh.mkdir()
+    monkeypatch.chdir(fresh)
+    env = {**run.env, "ORDERS_DB_PASSWORD": CANARY, "NO_COLOR": "1"}
+    args = ["plan", "--registry", case.url(server), "--sources-dir", str(run.sources)]
+    planned = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    assert TOKEN not in planned.output + planned.stderr
+    assert CANARY not in planned.output + planned.stderr
+    if case.marks_owner:
+        assert planned.exit_code == 0, planned.output
+        assert planned.stdout.startswith("No changes."), planned.stdout
+        notes = [line for line in planned.stderr.splitlines() if "two-way" in line]
+        assert len(notes) == 1 and "--state postgresql://" in notes[0], planned.stderr
+        events = run.sources / "events.yaml"
+        kept = events.read_text()
+        events.unlink()
+        pruned = CliRunner().invoke(cli, [*args, "--prune"], env=env, catch_exceptions=False)
+        assert pruned.exit_code == 1 and "prune it from a run that shares" in pruned.output
+        assert "events" in case.names(server)  # prevent_destroy cannot be told: kept
+        events.write_text(kept)
+    else:
+        assert planned.exit_code == 1
+        [line] = planned.stderr.splitlines()
+        assert line.startswith("error: the state store sqlite:///.reconciler/state.db has no ")
+        assert "--state postgresql://" in line and "RECONCILER_STATE" in line
+    assert not (fresh / ".reconciler").exists()  # a plan creates nothing
+    shared = run("plan")  # the shared state store: three-way, no note
+    assert shared.stdout.startswith("No changes.") and "two-way" not in shared.stderr
+
+
+def test_an_apply_with_the_local_default_state_warns_it_cannot_lock_other_machines(
+    case: Case, server: Any, run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {**run.env, "ORDERS_DB_PASSWORD": CANARY, "NO_COLOR": "1"}
+    args = ["apply", "--registry", case.url(server), "--sources-dir", str(run.sources)]
+    applied = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    assert applied.exit_code == 0, applied.output
+    [warning] = [line for line in applied.stderr.splitlines() if line.startswith("warning:")]
+    assert "cannot lock out runs on other machines" in warning
+    assert "--state postgresql://" in warning
+    assert "warning:" not in run("apply").stderr  # a state store given: no warning

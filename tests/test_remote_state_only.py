@@ -84,3 +84,26 @@ def test_prevent_destroy_blocks_a_replace_unless_forced(
     assert "1 replaced" in forced.stdout
     assert api.by_name("customers")["id"] != before
     assert api.by_name("customers")["description"] == "Nightly."
+
+
+def test_the_owner_tag_is_written_kept_by_a_replace_and_never_shown(
+    api: SourcesApi, sources: Path, tmp_path: Path
+) -> None:
+    assert http(api=api, sources=sources, tmp_path=tmp_path).exit_code == 0
+    tag = "managed-by:reconciler/reconciler"
+    assert all(tag in r["tags"] for r in api.records.values())
+    _edit(sources / "customers.yml", "Customer export from the CRM.", "Nightly.")
+    assert http(api=api, sources=sources, tmp_path=tmp_path).exit_code == 0
+    assert api.by_name("customers")["tags"] == ["crm", tag]  # the replace wrote it again
+    plan = http("plan", "-o", "json", api=api, sources=sources, tmp_path=tmp_path)
+    assert plan.exit_code == 0 and "managed-by:" not in plan.stdout
+
+
+def test_the_owner_tag_is_reserved_in_a_manifest(
+    api: SourcesApi, sources: Path, tmp_path: Path
+) -> None:
+    _edit(sources / "customers.yml", "tags: [crm]", "tags: [crm, 'managed-by:reconciler/x']")
+    plan = http("plan", api=api, sources=sources, tmp_path=tmp_path)
+    assert plan.exit_code == 1 and "are reserved" in plan.stdout
+    assert http(api=api, sources=sources, tmp_path=tmp_path).exit_code == 1
+    assert api.records == {}

@@ -528,6 +528,9 @@ def registry_init(ctx: click.Context, /, **given: Any) -> None:
         store = open_registry(s["registry"], writable=True, options=connect_options(s))
         try:
             applied = store.init()
+            declare = getattr(store, "declare_state", None)  # an API registry's state store
+            if declare is not None:
+                declare()
         finally:
             store.close()
         state = f"{applied} migration(s) applied" if applied else "already up to date"

@@ -6,6 +6,12 @@ endpoint, so a record whose API fields changed is replaced (deleted, then regist
 under a new id) and a record never changes under its id: the id is its version, and
 `version` is always 1. A change of reconciler-only fields (lifecycle, columns,
 schema_policy, schema_perspective) is an update of the state store alone.
+
+Ownership is also written into the registry itself: a create adds the reserved tag
+`managed-by:reconciler/<owner>`, never shown as a tag nor compared, so a runner whose state
+store has never seen the registry (a fresh CI machine) still knows which records are its
+own. Such a record has no last-applied document there: its plan is two-way, its secrets
+and reconciler-only fields cannot be compared, and it is never pruned from there.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from reconciler.backends.base import (
     RecordReplace,
     RecordUpdate,
 )
-from reconciler.backends.providers.plan_review import replace_unless
+from reconciler.backends.providers.plan_review import RECONCILER_ONLY, matches, replace_unless
 from reconciler.backends.providers.sources_api_client import (
     BASE_PATH,
     TOKEN_ENV,
@@ -36,9 +42,13 @@ from reconciler.backends.providers.sources_api_client import (
 from reconciler.backends.remote.shell import RemoteRegistry, endpoint, unmasked
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.errors import RegistryError, StaleRecordError
-from reconciler.models import Plan, Record
-from reconciler.secret_refs import REDACTOR
+from reconciler.models import Blocked, Change, Plan, Record
+from reconciler.planning.plan import REDACTED
+from reconciler.secret_refs import REDACTOR, is_reference
 from reconciler.tableschema.introspection import Unreachable
+
+# The reserved tag that marks a record this reconciler registered, for `owner`.
+OWNER_TAG = "managed-by:reconciler/"
 
 
 @dataclass(frozen=True)
@@ -62,11 +72,38 @@ class HttpRegistry(RemoteRegistry):
     # `review_plan` turns every other update into a replace.
     updates_in_place = True
     update_word = "updated"  # only ever the state: an adoption or a reconciler-only field
+    marks_owner = True  # the reserved owner tag
 
     def review_plan(self, plan: Plan) -> Plan:
-        """Updates that touch an API field are replaces: the API has no update endpoint."""
-        changes = tuple(replace_unless(c, ()) for c in plan.changes)
-        return plan.model_copy(update={"changes": changes})
+        """Updates that touch an API field are replaces (the API has no update endpoint);
+        the reserved tag is refused in a manifest; and a record owned by its tag alone
+        (no state here) is planned two-way, on what can be compared without the state."""
+        changes: list[Change] = []
+        blocked = list(plan.blocked)
+        for change in plan.changes:
+            if any(str(t).startswith(OWNER_TAG) for t in (change.document or {}).get("tags", ())):
+                why = f"tags starting with '{OWNER_TAG}' are reserved: the reconciler writes them"
+                blocked.append(
+                    Blocked(name=change.name, reason=why, file=change.file, line=change.line)
+                )
+                continue
+            if change.record_id in self._unstated:
+                if change.action == "delete":
+                    blocked.append(Blocked(name=change.name, reason=_PRUNE_BLIND))
+                    continue
+                change = _two_way(change)
+            changes.append(replace_unless(change, ()))
+        if self._unstated:
+            count = len(self._unstated)
+            self.say(
+                f"note: {count} record(s) of {self.display_url} are known to be this "
+                "reconciler's by their owner tag only (this state store has no state for "
+                "them): they are planned two-way, so changes made outside git look like "
+                "changes to apply, and their secrets and reconciler-only fields are not "
+                "compared. Share the state store for three-way plans: --state "
+                "postgresql://... or RECONCILER_STATE"
+            )
+        return plan.model_copy(update={"changes": tuple(changes), "blocked": tuple(blocked)})
 
     def __init__(
         self,
@@ -81,6 +118,8 @@ class HttpRegistry(RemoteRegistry):
         options = options or ConnectOptions()
         where = endpoint(url, expected="http(s)://HOST[:PORT][/PREFIX]", strip_path=BASE_PATH)
         super().__init__(where.key, writable=writable, options=options)
+        # Records owned by their tag alone, with no state here (see the module docstring).
+        self._unstated: set[str] = set()
         self._api = SourcesApi(
             where.base,
             where.key,
@@ -98,7 +137,9 @@ class HttpRegistry(RemoteRegistry):
         states = self._claim_intents(
             states, lambda: [self._record(d, None) for d in full if str(d.get("id")) not in states]
         )
-        return [self._record(doc, states.get(str(doc.get("id")))) for doc in full]
+        records = [self._record(doc, states.get(str(doc.get("id")))) for doc in full]
+        self._unstated = {r.id for r in records if r.managed_by is not None and r.id not in states}
+        return records
 
     def schema(self, record_id: str, name: str) -> LiveSchema | Unreachable:
         """The live columns of one source; its database being down (503) is a finding."""
@@ -140,7 +181,7 @@ class HttpRegistry(RemoteRegistry):
             live.get("name") == new.name
             and live.get("source_type") == new.source_type
             and (live.get("description") or "") == new.description
-            and sorted(live.get("tags") or ()) == sorted(new.tags)
+            and sorted(_user_tags(live.get("tags") or ())) == sorted(new.tags)
             and set(connection) == set(new.connection)
             and all(v is None or new.connection[k] in (v, None) for k, v in connection.items())
         )
@@ -157,7 +198,7 @@ class HttpRegistry(RemoteRegistry):
             "source_type": new.source_type,
             "connection": new.connection,
             "description": new.description,
-            "tags": new.tags,
+            "tags": [*new.tags, OWNER_TAG + new.managed_by],
         }
         with self._intended(new):
             record = self._api.register(body)
@@ -193,6 +234,8 @@ class HttpRegistry(RemoteRegistry):
             tags = doc.get("tags") or ()
             if not isinstance(connection, Mapping) or not isinstance(tags, list | tuple):
                 raise TypeError("connection is not an object or tags not a list")
+            marked = {str(t)[len(OWNER_TAG) :] for t in tags if str(t).startswith(OWNER_TAG)}
+            owner = state.owner if state else (marked.pop() if len(marked) == 1 else None)
             return Record.model_validate(
                 {
                     "id": str(doc["id"]),
@@ -200,11 +243,11 @@ class HttpRegistry(RemoteRegistry):
                     "source_type": doc["source_type"],
                     "connection": unmasked(connection, last),
                     "description": doc.get("description") or "",
-                    "tags": tuple(tags),
+                    "tags": _user_tags(tags),
                     "registered_by": doc.get("registered_by") or "",
                     "registered_at": doc.get("registered_at"),
                     "status": doc.get("status") or "active",
-                    "managed_by": state.owner if state else None,
+                    "managed_by": owner,
                     "last_applied": last,
                     "fingerprints": state.fingerprints if state else {},
                 }
@@ -214,6 +257,36 @@ class HttpRegistry(RemoteRegistry):
                 f"reading sources: {self.display_url} returned a record that does not fit "
                 f"the Sources API ({_record_id(doc)})"
             ) from None
+
+
+_PRUNE_BLIND = (
+    "owned by its tag alone: this state store has no last-applied state for it, so "
+    "whether lifecycle.prevent_destroy protects it cannot be told; prune it from a run that "
+    "shares the state store (--state postgresql://... or RECONCILER_STATE)"
+)
+
+
+def _user_tags(tags: Any) -> tuple[str, ...]:
+    """The tags a person gave: without the reserved owner tag."""
+    return tuple(t for t in tags if not str(t).startswith(OWNER_TAG))
+
+
+def _two_way(change: Change) -> Change:
+    """A change of a record with no last-applied state, on what can be compared without it:
+    not its reconciler-only fields (never in the API) and not a secret (masked, or shown
+    as "(sensitive)", against a reference). A change left with no field is a no-op."""
+    if change.action not in ("update", "replace"):
+        return change
+    fields = tuple(
+        f
+        for f in change.fields
+        if not matches(f.path, RECONCILER_ONLY)
+        and not (is_reference(f.new) and (f.old is None or f.old == REDACTED))
+        and f.new != "(sensitive, changed)"
+    )
+    if fields:
+        return change.model_copy(update={"fields": fields, "action": "update"})
+    return change.model_copy(update={"fields": (), "action": "noop"})
 
 
 def _record_id(doc: Any) -> str:

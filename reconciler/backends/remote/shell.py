@@ -10,11 +10,12 @@ The Sources API backend (`http.py`) and every provider (`providers/`) subclass
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from reconciler import progress
@@ -130,11 +131,17 @@ class RemoteRegistry:
     updates_in_place = False
     # How the apply summary names what `_update` does ("adopted" where it only adopts).
     update_word = "updated"
+    # Whether the API has a place to mark the records this reconciler made (the Sources
+    # API's tags); without one, a state store that knows nothing of the registry is blind.
+    marks_owner: ClassVar[bool] = False
 
     def __init__(self, key: str, *, writable: bool, options: ConnectOptions) -> None:
         self.display_url = key
         self.writable = writable
         self._state = StateStore(options.state, key, writable=writable)
+        # A state store on this machine's disk: it cannot lock out other machines' runs.
+        self._local_default = options.state == ConnectOptions().state
+        self._said: set[str] = set()
         # What long-running remote operations reported, for the run log's message.
         self.notes: list[str] = []
         # How deep in `locked()`: an apply's reads may record what they find (intents).
@@ -145,6 +152,34 @@ class RemoteRegistry:
     # -- state ---------------------------------------------------------------------------
     def init(self) -> int:
         return self._state.init()
+
+    def declare_state(self) -> None:
+        """`reconcile registry init`: the state store is this registry's from now on, so a
+        first run against a registry that already has records is not refused as blind."""
+        self._state.init()
+        self._state.declare()
+
+    def say(self, line: str) -> None:
+        """A note or warning on stderr, once per run: never part of a report."""
+        if line not in self._said:
+            self._said.add(line)
+            sys.stderr.write(line + "\n")
+
+    def refuse_blind(self, count: int) -> None:
+        """Refuse to plan from a state store that has never seen this registry when the
+        registry holds records and its API cannot mark which are ours: every one would
+        look unmanaged (a fresh CI runner with the default local state store)."""
+        if self.marks_owner or count == 0 or self._state.knows_registry():
+            return
+        noun = "record" if count == 1 else "records"
+        raise RegistryError(
+            f"the state store {redact_url(self._state.url)} has no state for "
+            f"{self.display_url}, which holds {count} {noun}: this run cannot tell which are "
+            "its own (the API has no field to mark them). Give the state store the other "
+            "runs share: --state postgresql://... or RECONCILER_STATE (to make this store "
+            "the registry's from now on, run `reconcile registry init` once with the same "
+            "--registry and --state)"
+        )
 
     def known(self, owner: str) -> dict[str, str]:
         return self._state.known(owner)
@@ -173,6 +208,12 @@ class RemoteRegistry:
             finally:
                 self._held -= 1
             return
+        if self._local_default and self.writable:
+            self.say(
+                f"warning: the state store {redact_url(self._state.url)} is local to this "
+                "machine: this apply cannot lock out runs on other machines; share one with "
+                "--state postgresql://... or RECONCILER_STATE"
+            )
         with self._state.locked(timeout):
             self._held = 1
             try:

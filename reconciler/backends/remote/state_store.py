@@ -31,6 +31,8 @@ from reconciler.errors import RegistryError
 STATE_SCHEMES = ("sqlite", "postgresql", "postgres")
 # The record id of an intent row: no remote id ever starts with it.
 INTENT = "intent:"
+# The registry_meta key that says a registry's state lives here (`declare`).
+_DECLARED = "state-of:"
 _PATTERN = INTENT + "%"  # a parameter: a literal % would be a placeholder to psycopg
 
 
@@ -59,6 +61,7 @@ class StateStore:
     """
 
     def __init__(self, url: str, registry: str, *, writable: bool) -> None:
+        self.url = url
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme not in STATE_SCHEMES:
             raise RegistryError(
@@ -93,6 +96,30 @@ class StateStore:
         return {
             r[0]: RemoteRecordState(r[1], store._unjson(r[2]), store._unjson(r[3])) for r in rows
         }
+
+    def knows_registry(self) -> bool:
+        """Whether this store has kept anything of this registry: a record or an intent, a
+        run that was not refused, or `reconcile registry init` naming it (`declare`). A
+        store that has not is blind to which of the registry's records are whose."""
+        if not self.store._initialised():
+            return False
+        checks = (
+            ("SELECT 1 FROM remote_records WHERE registry = ?", self.registry),
+            ("SELECT 1 FROM runs WHERE registry = ? AND outcome <> 'failed'", self.registry),
+            ("SELECT 1 FROM registry_meta WHERE key = ?", _DECLARED + self.registry),
+        )
+        return any(self.store._read(sql, (param,)) for sql, param in checks)
+
+    def declare(self) -> None:
+        """Make this store the state of this registry from now on (`registry init`)."""
+        store = self.store
+        if store._read("SELECT 1 FROM registry_meta WHERE key = ?", (_DECLARED + self.registry,)):
+            return
+        with store._transaction() as cur:
+            cur.execute(
+                store._sql("INSERT INTO registry_meta (key, value) VALUES (?, ?)"),
+                (_DECLARED + self.registry, datetime.now(UTC).isoformat()),
+            )
 
     def get(self, record_id: str) -> RemoteRecordState | None:
         """What this store knows of one record; None when nobody applied it here. (A write
