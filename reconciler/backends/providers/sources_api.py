@@ -17,7 +17,7 @@ and reconciler-only fields cannot be compared, and it is never pruned from there
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from reconciler.backends.base import (
     RecordDelete,
     RecordReplace,
     RecordUpdate,
+    SchemaSnapshot,
 )
 from reconciler.backends.providers.plan_review import RECONCILER_ONLY, matches, replace_unless
 from reconciler.backends.providers.sources_api_client import (
@@ -162,6 +163,32 @@ class HttpRegistry(RemoteRegistry):
             raise RegistryError(
                 f"reading the schema of source '{name}': unexpected answer from {self.display_url}"
             ) from None
+
+    def live_schemas(self, names: Sequence[str]) -> dict[str, LiveSchema | Unreachable]:
+        """The live columns of the named sources, read in parallel through the API (the
+        runner needs no database credentials); a source not registered is unreachable."""
+        by_name = {r.name.casefold(): r for r in self.list_records()}
+
+        def one(name: str) -> LiveSchema | Unreachable:
+            record = by_name.get(name.casefold())
+            if record is None:
+                why = f"not registered in {self.display_url} (apply it first)"
+                return Unreachable(source=name, reason=why)
+            return self.schema(record.id, name)
+
+        found = self._api.transport.parallel(one, list(names))
+        return dict(zip(names, found, strict=True))
+
+    # Schema snapshots live in the state store, under this registry's key.
+    def last_snapshots(
+        self, names: Iterable[str], *, accepted: bool = False
+    ) -> dict[str, SchemaSnapshot]:
+        return self._state.store.last_snapshots(
+            names, accepted=accepted, registry=self._state.registry
+        )
+
+    def record_snapshots(self, snapshots: Sequence[SchemaSnapshot], timeout: float = 60.0) -> int:
+        return self._state.store.record_snapshots(snapshots, timeout, registry=self._state.registry)
 
     # -- writing -------------------------------------------------------------------------
     def _update(self, update: RecordUpdate) -> None:
