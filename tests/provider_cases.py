@@ -56,6 +56,11 @@ class Case:
     type_prefix: str = ""
     # Whether a manifest of another registry's type (`csv`) is blocked.
     foreign_types: bool = True
+    # Whether it is reached over HTTP with a state store (False: a SQL registry).
+    api: bool = True
+    # A pytest fixture whose value `start_on` starts the server with (else `start()`).
+    fixture: str | None = None
+    start_on: Callable[[Any], AbstractContextManager[Any]] | None = None
 
     @property
     def shown_type(self) -> str:
@@ -325,6 +330,7 @@ SOURCES_API = Case(
     marks_owner=True,
     type_prefix="postgres",
     foreign_types=False,
+    prepare=lambda s: setattr(s, "mask_secrets", True),  # as a real service may answer
 )
 
 

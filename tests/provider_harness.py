@@ -68,7 +68,9 @@ class Cli:
         self.sources = tmp_path / "sources.d"
         self.sources.mkdir(exist_ok=True)
         self.state = f"sqlite:///{tmp_path / 'state.db'}"
-        self.env = {token_env: token, "RECONCILER_OPERATION_TIMEOUT": "30"}
+        self.env = {"RECONCILER_OPERATION_TIMEOUT": "30"}
+        if token_env:  # a SQL registry has none
+            self.env[token_env] = token
         self.token = token
 
     def __call__(self, *args: str, **env: str) -> Result:
