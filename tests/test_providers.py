@@ -289,3 +289,41 @@ def test_an_apply_with_the_local_default_state_warns_it_cannot_lock_other_machin
     assert "cannot lock out runs on other machines" in warning
     assert "--state postgresql://" in warning
     assert "warning:" not in run("apply").stderr  # a state store given: no warning
+
+
+# -- reconciler-only fields and prevent_destroy -----------------------------------------
+
+
+def test_a_reconciler_only_field_never_reaches_the_api(
+    case: Case, server: Any, run: Any, sources: Path
+) -> None:
+    http_only(case)
+    assert run().exit_code == 0
+    writes = [r for r in server.requests if r[0] != "GET"]
+    path = sources / "customers.yml"
+    path.write_text(path.read_text() + "lifecycle: {prevent_destroy: true}\nschema_policy: fail\n")
+    plan = run("plan")
+    assert "~ update customers" in plan.stdout and "replace" not in plan.stdout, plan.output
+    applied = run()
+    assert applied.exit_code == 0, applied.output
+    assert [r for r in server.requests if r[0] != "GET"] == writes  # not one write call
+    assert run("plan").stdout.startswith("No changes.")
+
+
+def test_prevent_destroy_blocks_a_replace_unless_forced(
+    case: Case, server: Any, run: Any, sources: Path
+) -> None:
+    if case.edit_action != "replace":
+        pytest.skip(f"{case.name} updates {case.edit[0]} in place")
+    file, old, new = case.edit
+    path = sources / file
+    path.write_text(path.read_text() + "lifecycle: {prevent_destroy: true}\n")
+    assert run().exit_code == 0
+    before = case.names(server)
+    path.write_text(path.read_text().replace(old, new))
+    refused = run()
+    assert refused.exit_code == 1 and "--force-replaces" in refused.stderr, refused.output
+    assert not case.edited(server) and case.names(server) == before
+    forced = run("--force-replaces")
+    assert forced.exit_code == 0, forced.output
+    assert case.edited(server)
