@@ -116,6 +116,11 @@ PRUNE_OPTIONS: list[Callable[[F], F]] = [
 FORCE_CONFLICTS = flag(
     "--force-conflicts", help="Apply records changed both in git and outside git (git wins)."
 )
+FORCE_REPLACES = flag(
+    "--force-replaces",
+    help="Replace records whose lifecycle.prevent_destroy is set, where the registry can only "
+    "change a field by replacing the record (it gets a new id).",
+)
 STRICT = flag(
     "--strict", help="Fail a plan when a ${env:...}/${file:...} reference cannot be resolved."
 )
@@ -151,6 +156,7 @@ SCHEMA_OPTIONS: list[Callable[[F], F]] = [
 PLAN_OPTIONS: list[Callable[[F], F]] = [
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
+    FORCE_REPLACES,
     STRICT,
     DETAILED_EXITCODE,
     *SCHEMA_OPTIONS,
@@ -158,6 +164,7 @@ PLAN_OPTIONS: list[Callable[[F], F]] = [
 APPLY_OPTIONS: list[Callable[[F], F]] = [
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
+    FORCE_REPLACES,
     LOCK_TIMEOUT,
     KEEP_RUNS,
     DETAILED_EXITCODE,
@@ -166,6 +173,7 @@ APPLY_OPTIONS: list[Callable[[F], F]] = [
 BARE_OPTIONS: list[Callable[[F], F]] = [
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
+    FORCE_REPLACES,
     STRICT,
     LOCK_TIMEOUT,
     KEEP_RUNS,

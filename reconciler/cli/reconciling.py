@@ -30,6 +30,7 @@ def run_options(s: Settings) -> Options:
         max_deletes=s.max_deletes,
         force_deletes=s.force_deletes,
         force_conflicts=s.force_conflicts,
+        force_replaces=s.force_replaces,
         lock_timeout=s.lock_timeout,
         connect=s.connect,
     )

@@ -44,6 +44,7 @@ class Settings:
     max_deletes: int = 10
     force_deletes: bool = False
     force_conflicts: bool = False
+    force_replaces: bool = False
     strict: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     keep_runs: int = ConnectOptions().keep_runs

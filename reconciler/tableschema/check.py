@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from reconciler.tableschema.introspection import (
     introspect_postgres,
 )
 from reconciler.tableschema.report import Against, SchemaFinding, SchemaReport, SourceSchema, Status
+from reconciler.tableschema.through_registry import observe_through
 
 __all__ = [
     "SchemaFinding",
@@ -106,7 +107,8 @@ def check_registry(
     try:
         if not hasattr(registry, "record_snapshots"):
             raise ReconcilerError(
-                f"registry {registry.display_url} cannot keep schema snapshots yet"
+                f"registry {registry.display_url} has no way to read a source's live schema: "
+                "`reconcile schema` works with SQL registries and the Sources API"
             )
         if options.record:
             registry.init()
@@ -127,7 +129,13 @@ def check(
     selected = select(manifests, options)
     baselines = registry.last_snapshots([m.name for m in selected], accepted=True)
     stats = IntrospectionStats()
-    outcomes = observe(selected, options, stats)
+    # An API registry that reads live schemas itself (the Sources API): no database
+    # credentials needed, and what it cannot report (nullability, positions) is not judged.
+    through: Any = getattr(registry, "live_schemas", None)
+    if through is not None:
+        outcomes = observe_through(through, selected, baselines)
+    else:
+        outcomes = observe(selected, options, stats)
     now = datetime.now(UTC)
     accepting = {name.casefold() for name in options.accept}
     who = actor()
@@ -143,6 +151,8 @@ def check(
             now=now,
         )
         results.append(result)
+        if snapshot is not None and through is not None:
+            snapshot = without_positions(snapshot)
         if snapshot is not None:
             snapshots.append(snapshot)
     recorded = 0
@@ -344,6 +354,13 @@ def evaluate(
         **head,
     )
     return verdict, snapshot
+
+
+def without_positions(snapshot: SchemaSnapshot) -> SchemaSnapshot:
+    """An API reports no column positions: a snapshot without them never reads a drop and
+    an add as a rename on the next comparison."""
+    columns = tuple({k: v for k, v in c.items() if k != "position"} for c in snapshot.columns)
+    return replace(snapshot, columns=columns, hash=snapshot_hash(columns))
 
 
 def snapshot_hash(columns: Iterable[dict[str, Any]]) -> str:

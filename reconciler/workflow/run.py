@@ -20,6 +20,7 @@ from reconciler.manifests.loading import load_manifests
 from reconciler.models import ApplyResult, Manifest, Plan, Record
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, desired_document, plan
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
+from reconciler.workflow.replace_guard import guard_replaces
 from reconciler.workflow.saved_plans import (
     PlanOptions,
     SavedPlan,
@@ -45,6 +46,8 @@ class Options:
     max_deletes: int = 10
     force_deletes: bool = False
     force_conflicts: bool = False
+    # Replace records whose lifecycle.prevent_destroy is set (a replace deletes).
+    force_replaces: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     # Beyond the registry URL: the state store and timeout of an http(s) registry.
     connect: ConnectOptions = field(default_factory=ConnectOptions)
@@ -73,6 +76,10 @@ def _plan(
 ) -> tuple[Plan, list[Record]]:
     key = registry.fingerprint_key()
     records = registry.list_records()
+    # An API registry whose state store has never seen it may be blind to what it owns.
+    blind = getattr(registry, "refuse_blind", None)
+    if blind is not None:
+        blind(len(records))
     fingerprints = SecretFingerprints(
         desired=secrets.fingerprints(key),
         of=(lambda value: fingerprint(key, value)) if key is not None else None,
@@ -98,6 +105,7 @@ def _plan(
     review = getattr(registry, "review_plan", None)
     if review is not None:
         computed = review(computed)
+    computed = guard_replaces(computed, records, force=options.force_replaces)
     return computed, records
 
 
@@ -140,6 +148,7 @@ def save_plan(options: Options, out: Path) -> Outcome:
             max_deletes=options.max_deletes,
             force_deletes=options.force_deletes,
             force_conflicts=options.force_conflicts,
+            force_replaces=options.force_replaces,
         ),
         plan=outcome.plan,
     )

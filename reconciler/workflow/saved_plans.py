@@ -48,6 +48,7 @@ class PlanOptions(BaseModel):
     max_deletes: int
     force_deletes: bool
     force_conflicts: bool
+    force_replaces: bool = False
 
 
 class SavedPlan(BaseModel):
