@@ -173,9 +173,12 @@ def plan(
     live = {r.name.casefold(): r for r in records}
     changes: list[Change] = []
     blocked: list[Blocked] = []
+    current = {m.name.casefold() for m in manifests}
     for manifest in manifests:
         key = manifest.name.casefold()
         record = live.pop(key, None)
+        if record is None and manifest.previous_names:
+            record = _renamed(manifest, live, current)
         fingerprints = secrets.desired.get(key, {})
         if record is None:
             changes.append(_create(manifest, fingerprints, recreate=key in known))
@@ -230,6 +233,20 @@ def plan(
         guard=_guard_message(guard or PruneGuard(), deletes, owned),
         force_conflicts=force_conflicts,
     )
+
+
+def _renamed(manifest: Manifest, live: dict[str, Record], current: set[str]) -> Record | None:
+    """The live record a renamed manifest keeps (taken out of `live`: it is neither an
+    orphan nor pruned), found under its first previous name that no manifest has now.
+
+    It goes through the usual checks: unreadable or owned by someone else, it is blocked,
+    never taken; otherwise the comparison shows `name: "old" -> "new"` on the same id.
+    """
+    for previous in manifest.previous_names:
+        key = previous.casefold()
+        if key not in current and key in live:
+            return live.pop(key)
+    return None
 
 
 def _memo(of: Callable[[Any], str] | None) -> Callable[[Any], str] | None:
@@ -294,10 +311,14 @@ def _taken(manifest: Manifest, record: Record, owner: str) -> Blocked:
     holder = (
         f"managed by '{record.managed_by}'" if record.managed_by else "not managed by reconciler"
     )
+    which = (
+        "a registry record with this name already exists"
+        if record.name.casefold() == manifest.name.casefold()
+        else f"the registry record '{record.name}' (in previous_names) exists"
+    )
     return Blocked(
         name=manifest.name,
-        reason=f"a registry record with this name already exists and is {holder}; "
-        f"owner '{owner}' will not take it over",
+        reason=f"{which} and is {holder}; owner '{owner}' will not take it over",
         file=manifest.file,
         line=manifest.line,
     )
