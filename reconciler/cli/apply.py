@@ -21,7 +21,7 @@ from reconciler.cli.running import settings
 from reconciler.cli.usage import Command, UsageError
 
 # The options a saved plan was made with: given again to `apply PLAN_FILE`, they are refused.
-FIXED_BY_PLAN = frozenset({"prune", "max_deletes", "force_deletes"})
+FIXED_BY_PLAN = frozenset({"prune", "max_deletes", "force_deletes", "select", "exclude"})
 
 
 @click.command(cls=Command)

@@ -55,12 +55,14 @@ from reconciler.tableschema.introspection import (
 from reconciler.tableschema.report import Against, SchemaFinding, SchemaReport, SourceSchema, Status
 
 __all__ = [
+    "NoSnapshots",
     "SchemaFinding",
     "SchemaOptions",
     "SchemaReport",
     "SourceSchema",
     "check",
     "check_registry",
+    "declared",
     "evaluate",
     "run",
     "worst",
@@ -105,9 +107,7 @@ def check_registry(
     registry = open_registry(registry_url, writable=options.record, options=connect)
     try:
         if not hasattr(registry, "record_snapshots"):
-            raise ReconcilerError(
-                f"registry {registry.display_url} cannot keep schema snapshots yet"
-            )
+            raise NoSnapshots(f"registry {registry.display_url} cannot keep schema snapshots yet")
         if options.record:
             registry.init()
         return registry.display_url, check(manifests, registry, options)
@@ -156,6 +156,16 @@ def check(
         queries=stats.queries,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+class NoSnapshots(ReconcilerError):
+    """The registry cannot keep schema snapshots (an http(s) or provider registry)."""
+
+
+def declared(manifests: Sequence[Manifest]) -> list[Manifest]:
+    """The sources an apply checks by default: those that declare `columns` or set
+    `schema_policy` (a default policy on a source without a contract asks for nothing)."""
+    return [m for m in manifests if m.columns is not None or "schema_policy" in m.model_fields_set]
 
 
 def select(manifests: Sequence[Manifest], options: SchemaOptions) -> list[Manifest]:
