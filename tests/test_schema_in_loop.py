@@ -110,3 +110,22 @@ def test_a_registry_without_snapshots_skips_the_check_with_a_note(
     )
     assert result.exit_code == 0, result.output
     assert "note: schema checks skipped: registry" in result.stderr
+
+
+def test_an_unreachable_table_is_reported_without_failing_the_apply(
+    registry_url: str, tmp_path: Path
+) -> None:
+    sources = tmp_path / "far-sources"
+    sources.mkdir()
+    doc = {
+        "name": "far",
+        "source_type": "postgres",
+        "schema_policy": "fail",
+        "connection": {"host": "db.example.invalid", "dbname": "d", "user": "u", "table": "t"},
+    }
+    (sources / "far.yaml").write_text(json.dumps(doc))
+    applied = reconcile(registry=registry_url, sources=sources)
+    assert applied.exit_code == 0, applied.output  # applied; the check could not be made
+    assert "Schema: 1 unreachable" in applied.stdout
+    asked = reconcile("--schema", registry=registry_url, sources=sources)
+    assert asked.exit_code == 1  # asked for explicitly, a check not made is an error

@@ -113,6 +113,8 @@ def _partial_note(s: Settings, outcome: Outcome) -> None:
 def _with_schema(code: int, schema: SchemaReport | None, s: Settings) -> int:
     if schema is None:
         return code
+    if not s.schema:  # the apply loop's own check: only a breaking change under fail exits
+        return exit_codes.worst(code, exit_codes.EXIT_BREAKING_SCHEMA if schema.failing else 0)
     return exit_codes.worst(code, schema.exit_code(detailed=s.detailed_exitcode))
 
 
