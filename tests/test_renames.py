@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from conftest import insert_raw, reconcile, snapshot, sql_rows
 from sources_api import SourcesApi
 
@@ -147,7 +148,7 @@ def api() -> Iterator[SourcesApi]:
 def test_on_the_sources_api_a_rename_is_a_replace(
     api: SourcesApi, registry_url: str, sources: Path
 ) -> None:
-    def http(*args: str) -> object:
+    def http(*args: str) -> Result:
         result = reconcile(
             *args,
             "--state",
@@ -159,22 +160,22 @@ def test_on_the_sources_api_a_rename_is_a_replace(
         assert TOKEN not in result.output + result.stderr
         return result
 
-    assert http().exit_code == 0  # type: ignore[attr-defined]
+    assert http().exit_code == 0
     old_id = api.by_name("customers")["id"]
     _rename_customers(sources)
     planned = http("plan", "--prune")
-    assert planned.exit_code == 0, planned.output  # type: ignore[attr-defined]
-    out = planned.stdout  # type: ignore[attr-defined]
+    assert planned.exit_code == 0, planned.output
+    out = planned.stdout
     assert "replace crm_customers (csv)" in out
     assert '~ name: "customers" → "crm_customers"' in out
     assert "0 to create" in out and "0 to delete" in out
 
-    assert http("--prune").exit_code == 0  # type: ignore[attr-defined]
+    assert http("--prune").exit_code == 0
     names = sorted(r["name"] for r in api.records.values())
     assert names == ["crm_customers", "events", "orders"]
     assert api.by_name("crm_customers")["id"] != old_id
     again = http("plan", "--prune", "--detailed-exitcode")
-    assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
+    assert again.exit_code == 0, again.output
 
 
 # -- the planner -------------------------------------------------------------------------
@@ -225,3 +226,18 @@ def test_a_previous_name_that_is_some_manifests_current_name_is_not_taken() -> N
     a, b = _manifest("a"), _manifest("b", "a")
     p = plan([b, a], [_record(a, "a")], owner="reconciler")
     assert [(c.action, c.name) for c in p.changes] == [("create", "b"), ("noop", "a")]
+
+
+def test_a_saved_plan_with_a_rename_applies(
+    registry_url: str, sources: Path, tmp_path: Path
+) -> None:
+    assert reconcile(registry=registry_url, sources=sources).exit_code == 0
+    before = _ids(registry_url)
+    _rename_customers(sources)
+    out = tmp_path / "rename.plan"
+    assert (
+        reconcile("plan", "--out", str(out), registry=registry_url, sources=sources).exit_code == 0
+    )
+    applied = reconcile("apply", str(out), registry=registry_url, sources=sources)
+    assert applied.exit_code == 0, applied.output  # the record is found by id, not by name
+    assert _ids(registry_url)["crm_customers"] == before["customers"]
