@@ -146,6 +146,8 @@ class PruneGuard:
     max_deletes: int = 10
     force: bool = False
     sources_present: bool = True
+    # Planned under --select/--exclude: "owned" counts only the records in the selection.
+    selected: bool = False
 
 
 def plan(
@@ -274,7 +276,11 @@ def _guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:
         noun = "record" if deletes == 1 else "records"
         why = f"it would delete {deletes} {noun}, more than --max-deletes {guard.max_deletes}"
     elif deletes * 2 > owned:
-        why = f"it would delete {deletes} of the {owned} records this owner manages (over half)"
+        where = " in the selection" if guard.selected else ""
+        why = (
+            f"it would delete {deletes} of the {owned} records this owner manages{where} "
+            "(over half)"
+        )
     else:
         return None
     return f"prune refused: {why}. Check --sources-dir, or pass --force-deletes to confirm."

@@ -85,6 +85,7 @@ def _plan(
         max_deletes=options.max_deletes,
         force=options.force_deletes,
         sources_present=bool(manifests),
+        selected=bool(options.select or options.exclude),
     )
     manifests, records = selection.select(
         selection.parse(options.select, options.exclude),
