@@ -156,6 +156,7 @@ def test_drift_looks_only_inside_the_selection(registry_url: str, sources: Path)
     assert reconcile("drift", registry=registry_url, sources=sources).exit_code == 2
     outside = reconcile("drift", "-s", "tag:crm", registry=registry_url, sources=sources)
     assert outside.exit_code == 0, outside.output
+    assert "note: partial run (--select/--exclude): 1 of 3 sources" in outside.stderr
     inside = reconcile("drift", "-s", "tag:manual", registry=registry_url, sources=sources)
     assert inside.exit_code == 2 and "by_hand" in inside.stdout
     by_path = reconcile("drift", "-s", "path:.", registry=registry_url, sources=sources)

@@ -14,7 +14,7 @@ from reconciler.cli.options import (
     SOURCES,
     with_options,
 )
-from reconciler.cli.reconciling import report, run_options
+from reconciler.cli.reconciling import partial_note, report, run_options
 from reconciler.cli.running import emit, run_settings, settings
 from reconciler.cli.usage import Command
 
@@ -42,6 +42,7 @@ def drift(ctx: click.Context, /, write: bool, **_: object) -> None:
 
         outcome = workflow.dry_run(run_options(s), must_exist=True)
         emit(report("drift", s, outcome), s.stdout)
+        partial_note(s, outcome)
         if write:
             from reconciler.workflow import drift_writeback
 

@@ -99,7 +99,7 @@ def _schema_check(s: Settings, manifests: list[Manifest], *, record: bool) -> Sc
     return found
 
 
-def _partial_note(s: Settings, outcome: Outcome) -> None:
+def partial_note(s: Settings, outcome: Outcome) -> None:
     """Like Terraform's -target warning: a selection leaves the rest unconverged."""
     if s.select or s.exclude:
         count, total = len(selected(s, outcome.manifests)), len(outcome.manifests)
@@ -133,7 +133,7 @@ def reconcile(
             outcome = workflow.save_plan(options, out) if out else workflow.dry_run(options)
             schema = _schema_check(s, outcome.manifests, record=False)
             emit(report("plan", s, outcome, schema), s.stdout)
-            _partial_note(s, outcome)
+            partial_note(s, outcome)
             if outcome.registry_missing:
                 click.echo(
                     f"note: registry {outcome.registry} does not exist yet; "
@@ -154,7 +154,7 @@ def reconcile(
         outcome = workflow.apply(options, saved)
         schema = _schema_check(s, outcome.manifests, record=True)
         emit(report("apply", s, outcome, schema), s.stdout)
-        _partial_note(s, outcome)
+        partial_note(s, outcome)
         assert outcome.result is not None
         return _with_schema(exit_codes.for_apply(outcome.result), schema, s)
 
