@@ -22,7 +22,15 @@ from reconciler.cli.usage import Command, UsageError
 
 # The options a saved plan was made with: given again to `apply PLAN_FILE`, they are refused.
 FIXED_BY_PLAN = frozenset(
-    {"prune", "max_deletes", "force_deletes", "force_conflicts", "force_replaces"}
+    {
+        "prune",
+        "max_deletes",
+        "force_deletes",
+        "force_conflicts",
+        "force_replaces",
+        "select",
+        "exclude",
+    }
 )
 
 

@@ -152,6 +152,47 @@ SCHEMA_OPTIONS: list[Callable[[F], F]] = [
     ),
     *SCHEMA_TUNING,
 ]
+
+
+def _check_selectors(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    """A bad selector is a usage error before anything is read."""
+    from reconciler.planning.selection import SelectionError, parse
+
+    try:
+        parse(value)
+    except SelectionError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
+SELECTION: list[Callable[[F], F]] = [
+    option(
+        "--select",
+        "-s",
+        name="select",
+        multiple=True,
+        show_default=False,
+        callback=_check_selectors,
+        metavar="SELECTOR",
+        help="Only these sources: name:GLOB (or a bare GLOB), tag:GLOB, path:PREFIX, "
+        "type:GLOB; space-separated is a union, comma-joined an intersection; repeatable. "
+        "For exceptional situations: the rest of the registry is left as it is.",
+    ),
+    option(
+        "--exclude",
+        name="exclude",
+        multiple=True,
+        show_default=False,
+        callback=_check_selectors,
+        metavar="SELECTOR",
+        help="Leave out these sources (same selectors as --select); repeatable.",
+    ),
+]
+NO_SCHEMA = flag(
+    "--no-schema",
+    help="Apply without checking the tables of sources that declare columns or "
+    "schema_policy (checked by default on apply).",
+)
 # What each way of planning takes (a plan takes no lock; an apply is always strict).
 PLAN_OPTIONS: list[Callable[[F], F]] = [
     *PRUNE_OPTIONS,
@@ -160,6 +201,7 @@ PLAN_OPTIONS: list[Callable[[F], F]] = [
     STRICT,
     DETAILED_EXITCODE,
     *SCHEMA_OPTIONS,
+    *SELECTION,
 ]
 APPLY_OPTIONS: list[Callable[[F], F]] = [
     *PRUNE_OPTIONS,
@@ -169,6 +211,8 @@ APPLY_OPTIONS: list[Callable[[F], F]] = [
     KEEP_RUNS,
     DETAILED_EXITCODE,
     *SCHEMA_OPTIONS,
+    NO_SCHEMA,
+    *SELECTION,
 ]
 BARE_OPTIONS: list[Callable[[F], F]] = [
     *PRUNE_OPTIONS,
@@ -179,6 +223,8 @@ BARE_OPTIONS: list[Callable[[F], F]] = [
     KEEP_RUNS,
     DETAILED_EXITCODE,
     *SCHEMA_OPTIONS,
+    NO_SCHEMA,
+    *SELECTION,
 ]
 PROGRESS = click.option(
     "--progress/--no-progress",

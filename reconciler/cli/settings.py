@@ -58,6 +58,9 @@ class Settings:
     progress: bool | None = None
     dry_run: bool = False
     no_record: bool = False
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    no_schema: bool = False
     # The settings given on the command line, before or after the subcommand.
     given: frozenset[str] = field(default=frozenset(), compare=False)
 

@@ -24,6 +24,7 @@ from reconciler import progress
 from reconciler.errors import InvalidManifests, Problem, ReconcilerError
 from reconciler.manifests import batches as fastscan
 from reconciler.manifests import fast_path as fastload
+from reconciler.manifests import renames
 from reconciler.manifests.json_schemas import is_sensitive, manifest_validator
 from reconciler.manifests.yaml_lines import Document, dotted, parse_documents
 from reconciler.models import Manifest
@@ -180,6 +181,7 @@ def load_manifests(sources_dir: Path, *, allow_empty: bool = False) -> list[Mani
     manifests: list[Manifest] = []
     problems: list[Problem] = []
     names: list[_Name] = []
+    claims: list[renames.Claim] = []
     _check_directory(sources_dir)
     prefix = (sources_dir / "_").as_posix()[:-1]  # what Path.as_posix() puts before a child
     files = _manifest_files(sources_dir)
@@ -196,11 +198,13 @@ def load_manifests(sources_dir: Path, *, allow_empty: bool = False) -> list[Mani
         problems.extend(file_problems)
         for doc in docs:
             names.extend(_names(doc, display))
+            claims.extend(renames.claims_in(doc, display))
             manifest, doc_problems = validate_document(doc, display)
             problems.extend(doc_problems)
             if manifest is not None and not file_problems:
                 manifests.append(manifest)
     problems.extend(_duplicate_names(names))
+    problems.extend(renames.clashes(((n.name, n.file, n.line) for n in names), claims))
     if problems:
         raise InvalidManifests(sorted(set(problems), key=lambda p: (p.file, p.line, p.message)))
     if not manifests and not allow_empty:
@@ -226,6 +230,8 @@ def _load_fast(files: list[tuple[str, str]], prefix: str) -> Iterator[list[Manif
 
 
 def _manifests(docs: list[Document], display: str) -> list[Manifest] | None:
+    if any("previous_names" in doc.data for doc in docs):
+        return None  # the exact path knows each previous name's line, for its problems
     try:
         return [Manifest(**doc.data, file=display, line=doc.line) for doc in docs]
     except ValidationError:

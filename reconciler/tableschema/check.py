@@ -56,12 +56,14 @@ from reconciler.tableschema.report import Against, SchemaFinding, SchemaReport, 
 from reconciler.tableschema.through_registry import observe_through
 
 __all__ = [
+    "NoSnapshots",
     "SchemaFinding",
     "SchemaOptions",
     "SchemaReport",
     "SourceSchema",
     "check",
     "check_registry",
+    "declared",
     "evaluate",
     "run",
     "worst",
@@ -106,7 +108,7 @@ def check_registry(
     registry = open_registry(registry_url, writable=options.record, options=connect)
     try:
         if not hasattr(registry, "record_snapshots"):
-            raise ReconcilerError(
+            raise NoSnapshots(
                 f"registry {registry.display_url} has no way to read a source's live schema: "
                 "`reconcile schema` works with SQL registries and the Sources API"
             )
@@ -166,6 +168,16 @@ def check(
         queries=stats.queries,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+class NoSnapshots(ReconcilerError):
+    """The registry has no way to read a source's live schema (a provider registry)."""
+
+
+def declared(manifests: Sequence[Manifest]) -> list[Manifest]:
+    """The sources an apply checks by default: those that declare `columns` or set
+    `schema_policy` (a default policy on a source without a contract asks for nothing)."""
+    return [m for m in manifests if m.columns is not None or "schema_policy" in m.model_fields_set]
 
 
 def select(manifests: Sequence[Manifest], options: SchemaOptions) -> list[Manifest]:

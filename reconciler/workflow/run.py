@@ -18,6 +18,7 @@ from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, ConnectOptions, Reg
 from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import ApplyResult, Manifest, Plan, Record
+from reconciler.planning import selection
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, desired_document, plan
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
 from reconciler.workflow.replace_guard import guard_replaces
@@ -49,6 +50,9 @@ class Options:
     # Replace records whose lifecycle.prevent_destroy is set (a replace deletes).
     force_replaces: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
+    # --select / --exclude (planning/selection.py): the plan covers only these sources.
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
     # Beyond the registry URL: the state store and timeout of an http(s) registry.
     connect: ConnectOptions = field(default_factory=ConnectOptions)
 
@@ -88,6 +92,13 @@ def _plan(
         max_deletes=options.max_deletes,
         force=options.force_deletes,
         sources_present=bool(manifests),
+        selected=bool(options.select or options.exclude),
+    )
+    manifests, records = selection.select(
+        selection.parse(options.select, options.exclude),
+        manifests,
+        records,
+        sources_dir=options.sources_dir.as_posix(),
     )
     computed = plan(
         manifests,
@@ -149,6 +160,8 @@ def save_plan(options: Options, out: Path) -> Outcome:
             force_deletes=options.force_deletes,
             force_conflicts=options.force_conflicts,
             force_replaces=options.force_replaces,
+            select=options.select,
+            exclude=options.exclude,
         ),
         plan=outcome.plan,
     )

@@ -380,6 +380,14 @@ class SqlRegistry(SnapshotsMixin, ABC):
             *(u.record for u in writes.updates),
             *(r.record for r in writes.replaces),
         ]
+        if writes.updates:  # a renamed record: its old name is not one this owner applied
+            cur.executemany(
+                self._sql(
+                    "DELETE FROM applied_sources WHERE owner = ? AND record_id = ? "
+                    "AND name_key <> ?"
+                ),
+                [(owner, u.record.id, u.record.name.casefold()) for u in writes.updates],
+            )
         if applied:
             cur.executemany(
                 self._sql(
