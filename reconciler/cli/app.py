@@ -11,6 +11,7 @@ from reconciler.cli import (
     drift,
     history,
     import_cmd,
+    live,
     plan,
     registry,
     schema,
@@ -69,6 +70,8 @@ for command in (
     registry.registry,
     import_cmd.import_,
     history.history,
+    live.list_,
+    live.show,
     schema_export.schema_export,
     schema.schema,
 ):
