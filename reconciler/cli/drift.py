@@ -5,14 +5,22 @@ from __future__ import annotations
 import click
 
 from reconciler import exit_codes
-from reconciler.cli.options import OUTPUT, OWNER, REGISTRY, REPORT_OPTIONS, SOURCES, with_options
+from reconciler.cli.options import (
+    OUTPUT,
+    OWNER,
+    REGISTRY,
+    REPORT_OPTIONS,
+    SOURCES,
+    VARIABLES,
+    with_options,
+)
 from reconciler.cli.reconciling import report, run_options
 from reconciler.cli.running import emit, run_settings, settings
 from reconciler.cli.usage import Command
 
 
 @click.command(cls=Command)
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *REPORT_OPTIONS)
+@with_options(SOURCES, *VARIABLES, REGISTRY, OWNER, OUTPUT, *REPORT_OPTIONS)
 @click.option(
     "--write",
     is_flag=True,

@@ -45,6 +45,23 @@ SOURCES = option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory of *.yaml/*.yml manifests, read recursively.",
 )
+# Environments from one repository: --var-file values for ${var:NAME} (RECONCILER_VAR_NAME
+# too; the file wins) and the environment that `environments: [...]` lists are matched with.
+VARIABLES: list[Callable[[F], F]] = [
+    option(
+        "--var-file",
+        name="var_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="YAML mapping of NAME: value for ${var:NAME} in manifests (not for secrets); "
+        "wins over RECONCILER_VAR_NAME.",
+    ),
+    option(
+        "--environment",
+        name="environment",
+        help="The environment of this run: manifests with `environments:` not listing it "
+        "are skipped (never pruned).",
+    ),
+]
 REGISTRY_URL = option(
     "--registry",
     name="registry",
@@ -149,6 +166,7 @@ SCHEMA_OPTIONS: list[Callable[[F], F]] = [
 ]
 # What each way of planning takes (a plan takes no lock; an apply is always strict).
 PLAN_OPTIONS: list[Callable[[F], F]] = [
+    *VARIABLES,
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
     STRICT,
@@ -156,6 +174,7 @@ PLAN_OPTIONS: list[Callable[[F], F]] = [
     *SCHEMA_OPTIONS,
 ]
 APPLY_OPTIONS: list[Callable[[F], F]] = [
+    *VARIABLES,
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
     LOCK_TIMEOUT,
@@ -164,6 +183,7 @@ APPLY_OPTIONS: list[Callable[[F], F]] = [
     *SCHEMA_OPTIONS,
 ]
 BARE_OPTIONS: list[Callable[[F], F]] = [
+    *VARIABLES,
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
     STRICT,

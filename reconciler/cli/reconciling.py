@@ -13,9 +13,17 @@ from reconciler.cli.settings import Settings
 from reconciler.reporters import Report
 
 if TYPE_CHECKING:  # imported when used: the schema check loads the database driver
+    from reconciler.manifests.variables import Scope
     from reconciler.models import Manifest
     from reconciler.tableschema.check import SchemaOptions, SchemaReport
     from reconciler.workflow.run import Options, Outcome
+
+
+def scope(s: Settings) -> Scope:
+    """The variables and environment of this run (--var-file read here: a bad one stops it)."""
+    from reconciler.manifests.variables import load_scope
+
+    return load_scope(s.var_file, s.environment)
 
 
 def run_options(s: Settings) -> Options:
@@ -32,6 +40,7 @@ def run_options(s: Settings) -> Options:
         force_conflicts=s.force_conflicts,
         lock_timeout=s.lock_timeout,
         connect=s.connect,
+        scope=scope(s),
     )
 
 
@@ -83,11 +92,11 @@ def _with_schema(code: int, schema: SchemaReport | None, s: Settings) -> int:
 def reconcile(
     s: Settings, *, dry_run: bool, out: Path | None = None, plan_file: Path | None = None
 ) -> None:
-    options = run_options(s)
-
     def action() -> int:
         from reconciler.workflow import run as workflow
         from reconciler.workflow import saved_plans
+
+        options = run_options(s)  # inside: a bad --var-file is a one-line error
 
         if dry_run:
             outcome = workflow.save_plan(options, out) if out else workflow.dry_run(options)

@@ -27,6 +27,7 @@ ENVVARS = {
     "registry": "RECONCILER_REGISTRY",
     "owner": "RECONCILER_OWNER",
     "state": "RECONCILER_STATE",
+    "environment": "RECONCILER_ENVIRONMENT",
 }
 
 
@@ -57,6 +58,9 @@ class Settings:
     progress: bool | None = None
     dry_run: bool = False
     no_record: bool = False
+    # Environments (manifests/variables.py): ${var:NAME} values and `environments:` lists.
+    var_file: Path | None = None
+    environment: str | None = None
     # The settings given on the command line, before or after the subcommand.
     given: frozenset[str] = field(default=frozenset(), compare=False)
 
