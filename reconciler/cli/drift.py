@@ -6,6 +6,7 @@ import click
 
 from reconciler import exit_codes
 from reconciler.cli.options import (
+    NOTIFY,
     OUTPUT,
     OWNER,
     REGISTRY,
@@ -14,13 +15,13 @@ from reconciler.cli.options import (
     VARIABLES,
     with_options,
 )
-from reconciler.cli.reconciling import report, run_options
+from reconciler.cli.reconciling import notify, report, run_options
 from reconciler.cli.running import emit, run_settings, settings
 from reconciler.cli.usage import Command
 
 
 @click.command(cls=Command)
-@with_options(SOURCES, *VARIABLES, REGISTRY, OWNER, OUTPUT, *REPORT_OPTIONS)
+@with_options(SOURCES, *VARIABLES, REGISTRY, OWNER, OUTPUT, *REPORT_OPTIONS, NOTIFY)
 @click.option(
     "--write",
     is_flag=True,
@@ -42,6 +43,7 @@ def drift(ctx: click.Context, /, write: bool, **_: object) -> None:
 
         outcome = workflow.dry_run(run_options(s), must_exist=True)
         emit(report("drift", s, outcome), s.stdout)
+        notify(s, outcome.plan)
         if write:
             from reconciler.workflow import drift_writeback
 

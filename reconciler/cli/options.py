@@ -216,6 +216,14 @@ REPORT_OPTIONS: list[Callable[[F], F]] = [
     ),
     PROGRESS,
 ]
+NOTIFY = option(
+    "--notify",
+    name="notify",
+    metavar="URL",
+    show_default=False,
+    help="Post new findings (drift, conflict, breaking schema change, failed apply) to URL "
+    "as Slack-compatible JSON, once each; the URL is a secret.",
+)
 FAIL_ON_DRIFT = flag(
     "--fail-on-drift", help="Exit 2 when records were changed outside git (even once converged)."
 )

@@ -10,11 +10,13 @@ import click
 from reconciler import exit_codes
 from reconciler.cli.running import emit, run_settings
 from reconciler.cli.settings import Settings
+from reconciler.errors import ReconcilerError
 from reconciler.reporters import Report
+from reconciler.reporters.escaping import terminal
 
 if TYPE_CHECKING:  # imported when used: the schema check loads the database driver
     from reconciler.manifests.variables import Scope
-    from reconciler.models import Manifest
+    from reconciler.models import Manifest, Plan
     from reconciler.tableschema.check import SchemaOptions, SchemaReport
     from reconciler.workflow.run import Options, Outcome
 
@@ -89,6 +91,39 @@ def _with_schema(code: int, schema: SchemaReport | None, s: Settings) -> int:
     return exit_codes.worst(code, schema.exit_code(detailed=s.detailed_exitcode))
 
 
+def notify(
+    s: Settings,
+    plan: Plan | None = None,
+    schema: SchemaReport | None = None,
+    *,
+    error: str | None = None,
+) -> None:
+    """With --notify, post this run's new findings; a failed post is a warning (the findings
+    stay new, so the next run tries again), never a changed exit code."""
+    if not s.notify:
+        return
+    from reconciler.workflow import notify as notifying
+
+    found = notifying.findings(plan, schema, error)
+    if not found:
+        return
+    try:
+        sent = notifying.notify(
+            s.notify,
+            found,
+            registry=s.registry,
+            owner=s.owner,
+            connect=s.connect,
+            timeout=s.http_timeout,
+        )
+    except ReconcilerError as exc:
+        sent = notifying.Notified(0, str(exc))
+    if sent.error:
+        click.echo(f"warning: {terminal(sent.error)}", err=True)
+    elif sent.posted:
+        click.echo(f"Notified: {sent.posted} new finding(s).", err=True)
+
+
 def reconcile(
     s: Settings, *, dry_run: bool, out: Path | None = None, plan_file: Path | None = None
 ) -> None:
@@ -119,9 +154,14 @@ def reconcile(
             )
             return _with_schema(code, schema, s)
         saved = saved_plans.load(plan_file) if plan_file else None
-        outcome = workflow.apply(options, saved)
+        try:
+            outcome = workflow.apply(options, saved)
+        except ReconcilerError as exc:
+            notify(s, error=str(exc))
+            raise
         schema = _schema_check(s, outcome.manifests, record=True)
         emit(report("apply", s, outcome, schema), s.stdout)
+        notify(s, outcome.plan, schema)
         assert outcome.result is not None
         return _with_schema(exit_codes.for_apply(outcome.result), schema, s)
 
