@@ -52,7 +52,7 @@ def test_list_shows_owner_last_run_and_state(registry_url: str, sources: Path) -
     assert text.exit_code == 0
     header, *rows = text.stdout.splitlines()
     assert header.split() == ["NAME", "TYPE", "OWNER", "STATE", "APPLIED", "(UTC)", "RUN"]
-    assert any(r.startswith("orders") and "in sync" in r and run_id[:8] in r for r in rows)
+    assert any(r.startswith("orders") and "in sync" in r and run_id in r for r in rows)
     assert any(r.startswith("by_hand") and "(unmanaged)" in r for r in rows)
 
 
@@ -102,3 +102,24 @@ def test_a_registry_that_does_not_exist(registry_url: str, sources: Path) -> Non
             assert "does not exist" in result.stderr
     if registry_url.startswith("sqlite:///"):
         assert not Path(registry_url[len("sqlite:///") :]).exists()
+
+
+def test_list_on_the_sources_api_reads_the_state_store(registry_url: str, sources: Path) -> None:
+    from sources_api import SourcesApi
+
+    token = "tok-live-Secret-1a2b"
+    with SourcesApi.running(token=token) as api:
+        env = {"RECONCILER_TOKEN": token}
+        applied = reconcile(
+            "apply", "--state", registry_url, registry=api.url, sources=sources, **env
+        )
+        assert applied.exit_code == 0, applied.output
+        listed = reconcile(
+            "list", "-o", "json", "--state", registry_url, registry=api.url, sources=sources, **env
+        )
+        assert listed.exit_code == 0, listed.stderr
+        assert token not in listed.output + listed.stderr
+        found = records(listed)
+        assert found["orders"]["state"] == "in sync"
+        assert found["orders"]["run_id"] and found["orders"]["applied_at"]
+        assert found["orders"]["connection"]["password"] == "(sensitive)"  # type: ignore[index]

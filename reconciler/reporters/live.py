@@ -102,7 +102,7 @@ def _row(record: LiveRecord) -> tuple[str, ...]:
         record.owner or "(unmanaged)",
         record.state,
         _when(record.applied_at),
-        record.run_id[:8] if record.run_id else "-",
+        record.run_id or "-",
     )
 
 

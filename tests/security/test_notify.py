@@ -122,3 +122,27 @@ def test_a_redirect_is_not_followed_and_the_finding_stays_new(
 def test_notify_refuses_a_dry_run(registry_url: str, sources: Path, hook: Hook) -> None:
     result = reconcile("--dry-run", "--notify", url(hook), registry=registry_url, sources=sources)
     assert result.exit_code == 1 and "--notify needs an apply" in result.stderr
+
+
+def test_a_breaking_schema_change_is_posted_once(
+    registry_url: str, tmp_path: Path, hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECONCILER_DATA_DIRS", str(tmp_path))
+    data = tmp_path / "payments.csv"
+    data.write_text("id,amount\n1,10.5\n")
+    sources = tmp_path / "schema-sources"
+    sources.mkdir()
+    manifest = {
+        "name": "payments",
+        "source_type": "csv",
+        "connection": {"file_path": str(data)},
+        "schema_policy": "fail",
+    }
+    (sources / "payments.yaml").write_text(json.dumps(manifest))
+    run("apply", "--schema", registry=registry_url, sources=sources, hook=hook)
+    assert hook.posts == []  # first observation: nothing to compare with
+    data.write_text("id,amount\n1,ten\n")
+    for _ in range(2):
+        run("apply", "--schema", registry=registry_url, sources=sources, hook=hook)
+    assert len(hook.posts) == 1
+    assert 'schema: payments: column "amount" type' in hook.posts[0]["text"]
