@@ -15,10 +15,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from reconciler.backends import open_registry
 from reconciler.backends.base import ConnectOptions
+from reconciler.errors import ReconcilerError
 from reconciler.redaction import REDACTOR, redact_url, url_secrets
 
 if TYPE_CHECKING:
@@ -150,45 +152,58 @@ def post(url: str, body: dict[str, Any], timeout: float) -> str | None:
 
 
 class _Seen:
-    """The digests already notified, in the registry's (or state store's) registry_meta."""
+    """The digests already notified, in the registry's (or state store's) registry_meta.
+
+    Read through a read-only open, written through a writable one only once a post went
+    out: a run whose registry does not exist (yet) creates nothing here.
+    """
 
     PREFIX = "notified:"
 
-    def __init__(self, store: Any, owner_of: Any) -> None:
-        self._store = store  # a SqlRegistry (the registry, or an API registry's state store)
-        self._owner_of = owner_of  # what to close
+    def __init__(self, registry: str, connect: ConnectOptions | None, opened: Any) -> None:
+        self._registry = registry
+        self._connect = connect
+        self._opened = opened
+
+    @staticmethod
+    def _sql(opened: Any) -> Any:
+        """The SQL store behind a registry: itself, or an API registry's state store."""
+        state = getattr(opened, "_state", None)
+        return state.store if state is not None else opened
 
     @classmethod
     def open(cls, registry: str, connect: ConnectOptions | None) -> _Seen | None:
         try:
-            opened = open_registry(registry, writable=True, options=connect)
-        except Exception:  # unreachable: the findings are posted without memory
+            opened = open_registry(registry, writable=False, options=connect)
+        except (ReconcilerError, OSError):  # unreachable: posted without memory
             return None
-        state = getattr(opened, "_state", None)
-        sql = state.store if state is not None else opened
+        sql = cls._sql(opened)
         if not hasattr(sql, "_initialised") or not sql._initialised():
             opened.close()
             return None
-        return cls(sql, opened)
+        return cls(registry, connect, opened)
 
     def seen(self) -> set[str]:
-        rows = self._store._read(
+        rows = self._sql(self._opened)._read(
             "SELECT key FROM registry_meta WHERE key LIKE ?", (self.PREFIX + "%",)
         )
         return {str(r[0])[len(self.PREFIX) :] for r in rows}
 
     def remember(self, digests: Sequence[str]) -> None:
-        from datetime import UTC, datetime
-
         now = datetime.now(UTC).isoformat()
-        with self._store._transaction() as cur:
-            cur.executemany(
-                self._store._sql(
-                    "INSERT INTO registry_meta (key, value) VALUES (?, ?) "
-                    "ON CONFLICT (key) DO NOTHING"
-                ),
-                [(self.PREFIX + d, now) for d in digests],
-            )
+        writable = open_registry(self._registry, writable=True, options=self._connect)
+        try:
+            sql = self._sql(writable)
+            with sql._transaction() as cur:
+                cur.executemany(
+                    sql._sql(
+                        "INSERT INTO registry_meta (key, value) VALUES (?, ?) "
+                        "ON CONFLICT (key) DO NOTHING"
+                    ),
+                    [(self.PREFIX + d, now) for d in digests],
+                )
+        finally:
+            writable.close()
 
     def close(self) -> None:
-        self._owner_of.close()
+        self._opened.close()

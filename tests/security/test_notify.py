@@ -146,3 +146,13 @@ def test_a_breaking_schema_change_is_posted_once(
         run("apply", "--schema", registry=registry_url, sources=sources, hook=hook)
     assert len(hook.posts) == 1
     assert 'schema: payments: column "amount" type' in hook.posts[0]["text"]
+
+
+def test_a_failure_before_the_registry_exists_creates_nothing(
+    tmp_path: Path, sources: Path, hook: Hook
+) -> None:
+    registry = f"sqlite:///{tmp_path / 'new' / 'registry.db'}"
+    (sources / "bad.yaml").write_text("name: bad\nsource_type: csv\n")  # no connection
+    run("apply", registry=registry, sources=sources, hook=hook)
+    assert len(hook.posts) == 1 and "failed: apply" in hook.posts[0]["text"]
+    assert not (tmp_path / "new").exists()  # nothing written, not even what was notified
