@@ -8,6 +8,7 @@ import click
 
 from reconciler.cli.options import (
     APPLY_OPTIONS,
+    NOTIFY,
     OUTPUT,
     OWNER,
     REGISTRY,
@@ -36,7 +37,7 @@ FIXED_BY_PLAN = frozenset(
 
 @click.command(cls=Command)
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *APPLY_OPTIONS, *RUN_OPTIONS)
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *APPLY_OPTIONS, *RUN_OPTIONS, NOTIFY)
 @flag("--dry-run", help="Refused: see `reconcile plan`.", hidden=True)
 @click.pass_context
 def apply(ctx: click.Context, /, plan_file: Path | None, **_: object) -> None:

@@ -45,6 +45,23 @@ SOURCES = option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory of *.yaml/*.yml manifests, read recursively.",
 )
+# Environments from one repository: --var-file values for ${var:NAME} (RECONCILER_VAR_NAME
+# too; the file wins) and the environment that `environments: [...]` lists are matched with.
+VARIABLES: list[Callable[[F], F]] = [
+    option(
+        "--var-file",
+        name="var_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="YAML mapping of NAME: value for ${var:NAME} in manifests (not for secrets); "
+        "wins over RECONCILER_VAR_NAME.",
+    ),
+    option(
+        "--environment",
+        name="environment",
+        help="The environment of this run: manifests with `environments:` not listing it "
+        "are skipped (never pruned).",
+    ),
+]
 REGISTRY_URL = option(
     "--registry",
     name="registry",
@@ -195,6 +212,7 @@ NO_SCHEMA = flag(
 )
 # What each way of planning takes (a plan takes no lock; an apply is always strict).
 PLAN_OPTIONS: list[Callable[[F], F]] = [
+    *VARIABLES,
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
     FORCE_REPLACES,
@@ -204,6 +222,7 @@ PLAN_OPTIONS: list[Callable[[F], F]] = [
     *SELECTION,
 ]
 APPLY_OPTIONS: list[Callable[[F], F]] = [
+    *VARIABLES,
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
     FORCE_REPLACES,
@@ -215,6 +234,7 @@ APPLY_OPTIONS: list[Callable[[F], F]] = [
     *SELECTION,
 ]
 BARE_OPTIONS: list[Callable[[F], F]] = [
+    *VARIABLES,
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
     FORCE_REPLACES,
@@ -250,6 +270,14 @@ REPORT_OPTIONS: list[Callable[[F], F]] = [
     ),
     PROGRESS,
 ]
+NOTIFY = option(
+    "--notify",
+    name="notify",
+    metavar="URL",
+    show_default=False,
+    help="Post new findings (drift, conflict, breaking schema change, failed apply) to URL "
+    "as Slack-compatible JSON, once each; the URL is a secret.",
+)
 FAIL_ON_DRIFT = flag(
     "--fail-on-drift", help="Exit 2 when records were changed outside git (even once converged)."
 )

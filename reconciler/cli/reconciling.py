@@ -10,12 +10,22 @@ import click
 from reconciler import exit_codes
 from reconciler.cli.running import emit, run_settings
 from reconciler.cli.settings import Settings
+from reconciler.errors import ReconcilerError
 from reconciler.reporters import Report
+from reconciler.reporters.escaping import terminal
 
 if TYPE_CHECKING:  # imported when used: the schema check loads the database driver
-    from reconciler.models import Manifest
+    from reconciler.manifests.variables import Scope
+    from reconciler.models import Manifest, Plan
     from reconciler.tableschema.check import SchemaOptions, SchemaReport
     from reconciler.workflow.run import Options, Outcome
+
+
+def scope(s: Settings) -> Scope:
+    """The variables and environment of this run (--var-file read here: a bad one stops it)."""
+    from reconciler.manifests.variables import load_scope
+
+    return load_scope(s.var_file, s.environment)
 
 
 def run_options(s: Settings) -> Options:
@@ -35,6 +45,7 @@ def run_options(s: Settings) -> Options:
         select=s.select,
         exclude=s.exclude,
         connect=s.connect,
+        scope=scope(s),
     )
 
 
@@ -119,16 +130,50 @@ def _with_schema(code: int, schema: SchemaReport | None, s: Settings) -> int:
     return exit_codes.worst(code, schema.exit_code(detailed=s.detailed_exitcode))
 
 
+def notify(
+    s: Settings,
+    plan: Plan | None = None,
+    schema: SchemaReport | None = None,
+    *,
+    error: str | None = None,
+) -> None:
+    """With --notify, post this run's new findings; a failed post is a warning (the findings
+    stay new, so the next run tries again), never a changed exit code."""
+    if not s.notify:
+        return
+    from reconciler.workflow import notify as notifying
+
+    found = notifying.findings(plan, schema, error)
+    if not found:
+        return
+    try:
+        sent = notifying.notify(
+            s.notify,
+            found,
+            registry=s.registry,
+            owner=s.owner,
+            connect=s.connect,
+            timeout=s.http_timeout,
+        )
+    except ReconcilerError as exc:
+        sent = notifying.Notified(0, str(exc))
+    if sent.error:
+        click.echo(f"warning: {terminal(sent.error)}", err=True)
+    elif sent.posted:
+        click.echo(f"Notified: {sent.posted} new finding(s).", err=True)
+
+
 def reconcile(
     s: Settings, *, dry_run: bool, out: Path | None = None, plan_file: Path | None = None
 ) -> None:
     if s.schema and s.no_schema:
         raise click.UsageError("--schema and --no-schema cannot be combined")
-    options = run_options(s)
 
     def action() -> int:
         from reconciler.workflow import run as workflow
         from reconciler.workflow import saved_plans
+
+        options = run_options(s)  # inside: a bad --var-file is a one-line error
 
         if dry_run:
             outcome = workflow.save_plan(options, out) if out else workflow.dry_run(options)
@@ -152,10 +197,15 @@ def reconcile(
             )
             return _with_schema(code, schema, s)
         saved = saved_plans.load(plan_file) if plan_file else None
-        outcome = workflow.apply(options, saved)
+        try:
+            outcome = workflow.apply(options, saved)
+        except ReconcilerError as exc:
+            notify(s, error=str(exc))
+            raise
         schema = _schema_check(s, outcome.manifests, record=True)
         emit(report("apply", s, outcome, schema), s.stdout)
         partial_note(s, outcome)
+        notify(s, outcome.plan, schema)
         assert outcome.result is not None
         return _with_schema(exit_codes.for_apply(outcome.result), schema, s)
 

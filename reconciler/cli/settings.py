@@ -27,6 +27,8 @@ ENVVARS = {
     "registry": "RECONCILER_REGISTRY",
     "owner": "RECONCILER_OWNER",
     "state": "RECONCILER_STATE",
+    "environment": "RECONCILER_ENVIRONMENT",
+    "notify": "RECONCILER_NOTIFY_URL",
 }
 
 
@@ -61,6 +63,11 @@ class Settings:
     select: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     no_schema: bool = False
+    # Environments (manifests/variables.py): ${var:NAME} values and `environments:` lists.
+    var_file: Path | None = None
+    environment: str | None = None
+    # Where a run that needs a human posts its new findings (a secret: shown redacted).
+    notify: str | None = None
     # The settings given on the command line, before or after the subcommand.
     given: frozenset[str] = field(default=frozenset(), compare=False)
 

@@ -191,6 +191,9 @@ class RemoteRegistry:
     def fingerprint_key(self) -> bytes | None:
         return self._state.fingerprint_key()
 
+    def applied_times(self) -> dict[str, datetime]:
+        return self._state.applied_times()
+
     def record_run(self, run: RunEntry) -> None:
         self._state.record_run(run)
 

@@ -148,6 +148,16 @@ class StateStore:
         )
         return {r[0]: r[1] for r in rows}
 
+    def applied_times(self) -> dict[str, datetime]:
+        """By record id, when it was last applied to this registry (for `show`/`list`)."""
+        if not self.store._initialised():
+            return {}
+        rows = self.store._read(
+            "SELECT record_id, applied_at FROM remote_records WHERE registry = ?",
+            (self.registry,),
+        )
+        return {str(r[0]): _moment(r[1]) for r in rows}
+
     def remember(self, record_id: str, record: NewRecord) -> None:
         """`record` was registered as `record_id`; an older row for its name is history."""
         state = RemoteRecordState(record.managed_by, record.last_applied, record.fingerprints)
@@ -254,3 +264,7 @@ class StateStore:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _moment(value: object) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

@@ -304,6 +304,13 @@ class SqlRegistry(SnapshotsMixin, ABC):
         )
         return {r[0]: str(r[1]) for r in rows}
 
+    def applied_times(self) -> dict[str, datetime]:
+        """By record id, when its owner last applied it (for `show`/`list`)."""
+        if not self._initialised():
+            return {}
+        rows = self._read("SELECT record_id, applied_at FROM applied_sources")
+        return {str(r[0]): _time(r[1]) for r in rows}
+
     def list_records(self) -> list[Record]:
         if not self._initialised():
             return []
