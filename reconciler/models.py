@@ -73,6 +73,9 @@ class FieldChange(_Frozen):
     path: str
     old: Any = None
     new: Any = None
+    # The values are the planner's stand-ins for a secret ("(sensitive, changed)"): shown as
+    # they are, never as old → new. Not serialised: reports and saved plans carry the markers.
+    sensitive: bool = Field(default=False, exclude=True)
 
 
 class Change(_Frozen):

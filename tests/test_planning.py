@@ -215,5 +215,10 @@ def test_a_masked_secret_is_no_change_and_rotation_still_shows() -> None:
     (change,) = rotated.changes
     assert change.action == "replace"
     assert change.fields == (
-        FieldChange(path="connection.password", old="(sensitive)", new="(sensitive, changed)"),
+        FieldChange(
+            path="connection.password",
+            old="(sensitive)",
+            new="(sensitive, changed)",
+            sensitive=True,
+        ),
     )

@@ -109,6 +109,35 @@ def test_a_guess_written_elsewhere_is_never_confirmed(fmt: str) -> None:
         assert f"pw is {CANARY}" in plan
 
 
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_sensitive_changes_are_read_from_the_flag_not_the_text(fmt: str) -> None:
+    """A sensitive field is shown by its marker alone, never as old → new; a value that only
+    looks like a marker is an ordinary value."""
+
+    def shown(sensitive: bool) -> str:
+        field = FieldChange(path="connection.password", old="(sensitive)", new="(sensitive, x)")
+        change = Change(
+            action="update",
+            name="orders",
+            source_type="postgres",
+            record_id="r1",
+            fields=(field.model_copy(update={"sensitive": sensitive}),),
+            drift=(field.model_copy(update={"sensitive": sensitive}),),
+        )
+        report = Report("plan", REGISTRY, "sources.d", plan=Plan(owner="o", prune=False, changes=(change,)))
+        return rendered(fmt, report)
+
+    secret, plain = shown(True), shown(False)
+    if fmt == "text":
+        assert "~ connection.password: (sensitive, x)\n" in secret
+        assert "! drift connection.password: (sensitive, x)\n" in secret
+        assert '~ connection.password: "(sensitive)" → "(sensitive, x)"' in plain
+    else:
+        assert "! connection.password: (sensitive, x)" in secret
+        assert '- connection.password: "(sensitive)"' in plain
+    assert '"(sensitive)"' not in secret
+
+
 # -- JUnit ------------------------------------------------------------------------------
 
 

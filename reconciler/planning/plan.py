@@ -27,6 +27,7 @@ from reconciler.secret_refs import is_reference
 
 REDACTED = "(sensitive)"
 DRIFTED_SECRET = "(sensitive, changed outside git)"
+SECRET_CHANGED = "(sensitive, changed)"
 _DEFAULT_LIFECYCLE: dict[str, Any] = {"prevent_destroy": False, "ignore_changes": []}
 
 
@@ -334,11 +335,15 @@ def _compare(
         raw = _field(record, _split(path))
         current = fingerprint_of(raw) if fingerprint_of and raw is not None else None
         if stored is not None and current is not None and current != stored:
-            drift.append(FieldChange(path=path, old=REDACTED, new=DRIFTED_SECRET))
+            drift.append(
+                FieldChange(path=path, old=REDACTED, new=DRIFTED_SECRET, sensitive=True)
+            )
             if wanted is not None and wanted != stored and wanted != current:
                 conflicts.append(path)
         if wanted is not None and wanted != (current if current is not None else stored):
-            fields.append(FieldChange(path=path, old=REDACTED, new="(sensitive, changed)"))
+            fields.append(
+                FieldChange(path=path, old=REDACTED, new=SECRET_CHANGED, sensitive=True)
+            )
     return Change(
         action="update" if fields else "noop",
         name=manifest.name,
@@ -357,14 +362,19 @@ def _compare(
 
 
 def diff_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, ...]:
-    """Field-level changes, a list counting as one field (its order is canonical already)."""
+    """Field-level changes, a list counting as one field (its order is canonical already).
+
+    A live secret the planner redacted (REDACTED) is a sensitive change: never shown as old → new.
+    """
     if old == new:
         return ()
     paths = changed_paths(old, new)
-    return tuple(
-        FieldChange(path=".".join(map(str, p)), old=_get(old, p), new=_get(new, p))
-        for p in sorted(paths)
-    )
+    return tuple(_field_change(p, _get(old, p), _get(new, p)) for p in sorted(paths))
+
+
+def _field_change(path: tuple[Any, ...], old: Any, new: Any) -> FieldChange:
+    sensitive = isinstance(new, str) and new == REDACTED
+    return FieldChange(path=".".join(map(str, path)), old=old, new=new, sensitive=sensitive)
 
 
 def _without(doc: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from reconciler.errors import ReconcilerError
 from reconciler.files import write_atomic
 from reconciler.models import Manifest, Plan, Record
-from reconciler.planning.plan import desired_document
+from reconciler.planning.plan import SECRET_CHANGED, desired_document
 
 FORMAT = "reconciler-plan/2"
 _MAC_LABEL = b"reconciler saved plan\x00"  # keeps plan MACs apart from secret fingerprints
@@ -182,7 +182,7 @@ def check_same(saved: SavedPlan, recomputed: Plan) -> None:
         change["fields"] = [
             f
             for f in change["fields"]
-            if not (f["path"] in paths and f["new"] == _SENSITIVE_CHANGED)
+            if not (f["path"] in paths and f["new"] == SECRET_CHANGED)
         ]
         change["unknown"] = sorted(paths | set(change["unknown"]))
         if before["action"] == "noop" and not change["fields"]:
@@ -192,10 +192,6 @@ def check_same(saved: SavedPlan, recomputed: Plan) -> None:
             "the saved plan is not what the manifests and the registry produce now "
             "(the file was edited, or the registry changed); " + _AGAIN
         )
-
-
-# How planning/plan.py marks a secret that will change (its value is never shown).
-_SENSITIVE_CHANGED = "(sensitive, changed)"
 
 
 def now() -> datetime:
