@@ -124,8 +124,8 @@ def test_sensitive_changes_are_read_from_the_flag_not_the_text(fmt: str) -> None
             fields=(field.model_copy(update={"sensitive": sensitive}),),
             drift=(field.model_copy(update={"sensitive": sensitive}),),
         )
-        report = Report("plan", REGISTRY, "sources.d", plan=Plan(owner="o", prune=False, changes=(change,)))
-        return rendered(fmt, report)
+        plan = Plan(owner="o", prune=False, changes=(change,))
+        return rendered(fmt, Report("plan", REGISTRY, "sources.d", plan=plan))
 
     secret, plain = shown(True), shown(False)
     if fmt == "text":
