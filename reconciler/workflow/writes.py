@@ -101,24 +101,21 @@ def apply_plan(
     `started_at` is when the run began (the run log's duration runs from it).
     """
     secrets = secrets or ResolvedSecrets()
+    writes, refused = build_writes(
+        plan, secrets, registry.fingerprint_key(), records, force_conflicts=force_conflicts
+    )
     run = RunEntry(
         id=str(uuid.uuid4()),
         owner=plan.owner,
         actor=actor(),
         started_at=started_at or datetime.now(UTC),
+        created=len(writes.creates),
+        updated=len(writes.updates),
+        replaced=len(writes.replaces),
+        deleted=len(writes.deletes),
+        outcome="partial" if refused else "running",
+        message="refused (conflict): " + ", ".join(refused) if refused else "",
     )
-    writes, refused = build_writes(
-        plan, secrets, registry.fingerprint_key(), records, force_conflicts=force_conflicts
-    )
-    run.created, run.updated, run.replaced, run.deleted = (
-        len(writes.creates),
-        len(writes.updates),
-        len(writes.replaces),
-        len(writes.deletes),
-    )
-    if refused:
-        run.outcome = "partial"
-        run.message = "refused (conflict): " + ", ".join(refused)
     total = run.created + run.updated + run.replaced + run.deleted
     with progress.task("Applying changes", total):  # backends report through progress.advance
         registry.apply(writes, run)

@@ -11,7 +11,7 @@ lock, fingerprint key and run log); the rows about remote records live in
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,8 +135,7 @@ class StateStore:
             )
 
     def record_run(self, run: RunEntry) -> None:
-        run.registry = self.registry
-        self.store.record_run(run)
+        self.store.record_run(replace(run, registry=self.registry))
 
     def list_runs(self, limit: int) -> list[RunEntry]:
         return self.store.list_runs(limit, registry=self.registry)

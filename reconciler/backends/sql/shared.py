@@ -25,6 +25,7 @@ from reconciler.backends.base import (
     RecordUpdate,
     RunEntry,
     Writes,
+    finished,
 )
 from reconciler.backends.sql.rows import tags, unreadable_record
 from reconciler.backends.sql.snapshots import SnapshotsMixin
@@ -347,10 +348,7 @@ class SqlRegistry(SnapshotsMixin, ABC):
                 self._check_count(cur, writes.deletes)
                 progress.advance(len(writes.deletes))
             self._remember(cur, writes, run.owner, now)
-            run.finished_at = _now()
-            if run.outcome == "running":
-                run.outcome = "success"
-            self._insert_run(cur, run)
+            self._insert_run(cur, finished(run, _now()))
 
     def _remember(self, cur: Any, writes: Writes, owner: str, now: datetime) -> None:
         applied = [
