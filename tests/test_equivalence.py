@@ -24,7 +24,13 @@ from reconciler.errors import ReconcilerError
 from reconciler.manifests.loading import find_manifest_files
 from reconciler.models import Manifest
 from reconciler.planning import plan as planning
-from reconciler.planning.plan import SecretFingerprints, canonical, desired_document, diff_fields
+from reconciler.planning.plan import (
+    DesiredDocuments,
+    SecretFingerprints,
+    canonical,
+    desired_document,
+    diff_fields,
+)
 
 leaves = st.one_of(
     st.none(),
@@ -107,16 +113,29 @@ def test_json_columns_decode_as_json_loads(value: Any, tail: str) -> None:
             assert _loads(text) == expected
 
 
-def test_desired_document_is_computed_once_and_equal_to_a_fresh_one() -> None:
+def test_desired_document_is_computed_once_per_run_and_equal_to_a_fresh_one() -> None:
     m = Manifest(name="a", source_type="csv", connection={"file_path": "/x"}, tags=("b", "a"))
-    first = desired_document(m)
-    assert desired_document(m) is first
-    assert first == canonical(m.model_dump(mode="json"))
+    documents = DesiredDocuments()
+    first = documents(m)
+    assert documents(m) is first
+    assert first == canonical(m.model_dump(mode="json")) == desired_document(m)
     twin = m.model_copy()  # equal, but another object: its own entry
-    assert desired_document(twin) == first and desired_document(twin) is not first
-    planning.plan([m], [], owner="o")
-    assert desired_document(m) is not first  # plan() emptied the cache
-    assert desired_document(m) == first
+    assert documents(twin) == first and documents(twin) is not first
+    def sizes() -> dict[str, int]:
+        return {k: len(v) for k, v in vars(planning).items() if isinstance(v, dict | list | set)}
+
+    before = sizes()
+    seen: list[Manifest] = []
+
+    class Counted(DesiredDocuments):
+        def __call__(self, manifest: Manifest) -> dict[str, Any]:
+            seen.append(manifest)
+            return super().__call__(manifest)
+
+    (change,) = planning.plan([m], [], owner="o", documents=Counted()).changes
+    assert seen == [m] and change.document == first  # the run's documents are the ones used
+    assert DesiredDocuments()(m) is not first  # nothing kept beyond the run's own cache
+    assert sizes() == before  # planning kept nothing in its module
 
 
 def test_fingerprints_are_computed_once_per_distinct_value() -> None:

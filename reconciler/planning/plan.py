@@ -63,23 +63,28 @@ def canonical(
     }
 
 
-# Secret resolution, planning and saved plans each need a manifest's document; a manifest
-# is immutable, so it is computed once. Keyed by identity: an entry keeps its manifest
-# alive, so the id is not reused while cached. plan() empties it when done.
-_DESIRED: dict[int, tuple[Manifest, dict[str, Any]]] = {}
-_DESIRED_MAX = 250_000
-
-
 def desired_document(manifest: Manifest) -> dict[str, Any]:
-    """The manifest's canonical document (computed once per manifest: treat it as read-only)."""
-    cached = _DESIRED.get(id(manifest))
-    if cached is not None and cached[0] is manifest:
-        return cached[1]
-    doc = canonical(manifest.model_dump(mode="json"))
-    if len(_DESIRED) >= _DESIRED_MAX:
-        _DESIRED.clear()
-    _DESIRED[id(manifest)] = (manifest, doc)
-    return doc
+    """The manifest's canonical document."""
+    return canonical(manifest.model_dump(mode="json"))
+
+
+class DesiredDocuments:
+    """The canonical documents of one run's manifests, each computed once (a manifest is
+    immutable). Secret resolution and planning both need them: the run makes one of these
+    and passes it along, so the planner keeps nothing between calls. Documents are shared:
+    treat them as read-only."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, tuple[Manifest, dict[str, Any]]] = {}
+
+    def __call__(self, manifest: Manifest) -> dict[str, Any]:
+        key = manifest.name.casefold()
+        cached = self._by_name.get(key)
+        if cached is not None and cached[0] is manifest:
+            return cached[1]
+        doc = desired_document(manifest)
+        self._by_name[key] = (manifest, doc)
+        return doc
 
 
 def live_document(
@@ -160,13 +165,16 @@ def plan(
     guard: PruneGuard | None = None,
     force_conflicts: bool = False,
     in_place: bool = True,
+    documents: DesiredDocuments | None = None,
 ) -> Plan:
     """Match by case-insensitive name; create, update, delete (opt-in) or leave alone.
 
     `known` maps casefolded names this owner applied before to their record ids, so a
     record deleted outside git is told apart from a new source. `in_place` False (a
     registry without updates) turns every update into a replace of the same fields.
+    `documents` are the run's desired documents, if it computed them already.
     """
+    documents = documents or DesiredDocuments()
     secrets = secrets or SecretFingerprints()
     secrets = SecretFingerprints(secrets.desired, _memo(secrets.of))
     known = known or {}
@@ -179,13 +187,14 @@ def plan(
         record = live.pop(key, None)
         fingerprints = secrets.desired.get(key, {})
         if record is None:
-            changes.append(_create(manifest, fingerprints, recreate=key in known))
+            desired = documents(manifest)
+            changes.append(_create(manifest, desired, fingerprints, recreate=key in known))
         elif record.unreadable:
             blocked.append(_unreadable(record, manifest))
         elif record.managed_by != owner:
             blocked.append(_taken(manifest, record, owner))
         else:
-            change = _compare(manifest, record, fingerprints, secrets.of)
+            change = _compare(manifest, documents(manifest), record, fingerprints, secrets.of)
             if change.action == "update" and not in_place:
                 change = change.model_copy(update={"action": "replace"})
             changes.append(change)
@@ -218,7 +227,6 @@ def plan(
                     version=record.version,
                 )
             )
-    _DESIRED.clear()
     owned = sum(1 for r in records if r.managed_by == owner)
     deletes = sum(1 for c in changes if c.action == "delete")
     return Plan(
@@ -265,9 +273,12 @@ def _guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:
 
 
 def _create(
-    manifest: Manifest, fingerprints: Mapping[str, str | None], *, recreate: bool
+    manifest: Manifest,
+    desired: dict[str, Any],
+    fingerprints: Mapping[str, str | None],
+    *,
+    recreate: bool,
 ) -> Change:
-    desired = desired_document(manifest)
     return Change(
         action="create",
         name=manifest.name,
@@ -306,12 +317,12 @@ def _taken(manifest: Manifest, record: Record, owner: str) -> Blocked:
 
 def _compare(
     manifest: Manifest,
+    desired: dict[str, Any],
     record: Record,
     fingerprints: Mapping[str, str | None],
     fingerprint_of: Callable[[Any], str] | None,
 ) -> Change:
     """Three-way: desired vs live says what to write, each vs last applied says who changed it."""
-    desired = desired_document(manifest)
     ignored = desired["lifecycle"]["ignore_changes"]
     want = _without(desired, ignored)
     have = _without(live_document(record), ignored)
@@ -335,15 +346,11 @@ def _compare(
         raw = _field(record, _split(path))
         current = fingerprint_of(raw) if fingerprint_of and raw is not None else None
         if stored is not None and current is not None and current != stored:
-            drift.append(
-                FieldChange(path=path, old=REDACTED, new=DRIFTED_SECRET, sensitive=True)
-            )
+            drift.append(FieldChange(path=path, old=REDACTED, new=DRIFTED_SECRET, sensitive=True))
             if wanted is not None and wanted != stored and wanted != current:
                 conflicts.append(path)
         if wanted is not None and wanted != (current if current is not None else stored):
-            fields.append(
-                FieldChange(path=path, old=REDACTED, new=SECRET_CHANGED, sensitive=True)
-            )
+            fields.append(FieldChange(path=path, old=REDACTED, new=SECRET_CHANGED, sensitive=True))
     return Change(
         action="update" if fields else "noop",
         name=manifest.name,

@@ -18,7 +18,7 @@ from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, ConnectOptions, Reg
 from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import ApplyResult, Manifest, Plan, Record
-from reconciler.planning.plan import PruneGuard, SecretFingerprints, desired_document, plan
+from reconciler.planning.plan import DesiredDocuments, PruneGuard, SecretFingerprints, plan
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
 from reconciler.workflow.saved_plans import (
     PlanOptions,
@@ -60,17 +60,24 @@ class Outcome:
     registry_missing: bool = False
 
 
-def _prepare(options: Options, *, dry_run: bool) -> tuple[list[Manifest], ResolvedSecrets]:
+@dataclass(frozen=True)
+class _Prepared:
+    """What a run knows before it opens the registry."""
+
+    manifests: list[Manifest]
+    secrets: ResolvedSecrets
+    documents: DesiredDocuments
+
+
+def _prepare(options: Options, *, dry_run: bool) -> _Prepared:
     manifests = load_manifests(options.sources_dir, allow_empty=options.prune)
-    secrets = resolve_all(
-        (desired_document(m) for m in manifests), strict=options.strict or not dry_run
-    )
-    return manifests, secrets
+    documents = DesiredDocuments()
+    secrets = resolve_all((documents(m) for m in manifests), strict=options.strict or not dry_run)
+    return _Prepared(manifests, secrets, documents)
 
 
-def _plan(
-    options: Options, registry: Registry, manifests: list[Manifest], secrets: ResolvedSecrets
-) -> tuple[Plan, list[Record]]:
+def _plan(options: Options, registry: Registry, prepared: _Prepared) -> tuple[Plan, list[Record]]:
+    manifests, secrets = prepared.manifests, prepared.secrets
     key = registry.fingerprint_key()
     records = registry.list_records()
     fingerprints = SecretFingerprints(
@@ -92,6 +99,7 @@ def _plan(
         guard=guard,
         force_conflicts=options.force_conflicts,
         in_place=registry.updates_in_place,
+        documents=prepared.documents,
     )
     # A provider knows per field what its API can do: which updates replace, which changes
     # it must refuse (providers/review.py). Other registries have no such hook.
@@ -110,13 +118,14 @@ def dry_run(options: Options, *, must_exist: bool = False) -> Outcome:
 
 
 def _dry_run(options: Options, *, must_exist: bool = False) -> tuple[Outcome, bytes | None]:
-    manifests, secrets = _prepare(options, dry_run=True)
+    prepared = _prepare(options, dry_run=True)
+    manifests = prepared.manifests
     registry = open_registry(options.registry, writable=False, options=options.connect)
     try:
         missing = not registry.exists()
         if missing and must_exist:
             raise RegistryMissing(registry.display_url)
-        computed, _ = _plan(options, registry, manifests, secrets)
+        computed, _ = _plan(options, registry, prepared)
         outcome = Outcome(registry.display_url, manifests, computed, registry_missing=missing)
         return outcome, registry.fingerprint_key()
     finally:
@@ -156,7 +165,8 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
         )
     if saved is not None:  # the plan is recomputed with the options it was made with
         options = replace(options, **saved.options.model_dump())
-    manifests, secrets = _prepare(options, dry_run=False)
+    prepared = _prepare(options, dry_run=False)
+    manifests, secrets = prepared.manifests, prepared.secrets
     registry = open_registry(options.registry, writable=True, options=options.connect)
     started = datetime.now(UTC)
     try:
@@ -167,7 +177,7 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
                 key = registry.fingerprint_key()
                 if saved is not None and saved.mac is not None:  # an edited file: say so first
                     verify_mac(saved, key, registry_was_new=registry_was_new)
-                computed, records = _plan(options, registry, manifests, secrets)
+                computed, records = _plan(options, registry, prepared)
                 if saved is not None:
                     check_fresh(
                         saved,
