@@ -114,6 +114,10 @@ def test_json_columns_decode_as_json_loads(value: Any, tail: str) -> None:
 
 
 def test_desired_document_is_computed_once_per_run_and_equal_to_a_fresh_one() -> None:
+    def sizes() -> dict[str, int]:
+        return {k: len(v) for k, v in vars(planning).items() if isinstance(v, dict | list | set)}
+
+    before = sizes()
     m = Manifest(name="a", source_type="csv", connection={"file_path": "/x"}, tags=("b", "a"))
     documents = DesiredDocuments()
     first = documents(m)
@@ -121,10 +125,6 @@ def test_desired_document_is_computed_once_per_run_and_equal_to_a_fresh_one() ->
     assert first == canonical(m.model_dump(mode="json")) == desired_document(m)
     twin = m.model_copy()  # equal, but another object: its own entry
     assert documents(twin) == first and documents(twin) is not first
-    def sizes() -> dict[str, int]:
-        return {k: len(v) for k, v in vars(planning).items() if isinstance(v, dict | list | set)}
-
-    before = sizes()
     seen: list[Manifest] = []
 
     class Counted(DesiredDocuments):
