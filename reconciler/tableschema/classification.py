@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
-
+from reconciler.models import Frozen
 from reconciler.tableschema.introspection import ObservedTable, TableMissing, Unreachable
 
 Severity = Literal["breaking", "warning", "info", "error"]
@@ -30,10 +29,8 @@ Kind = Literal[
 Perspective = Literal["consumer", "producer"]
 
 
-class SchemaChange(BaseModel):
+class SchemaChange(Frozen):
     """One classified difference; `message` is the sentence shown to people."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Kind
     column: str | None

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from reconciler.errors import ReconcilerError
 from reconciler.files import write_atomic
-from reconciler.models import Manifest, Plan, Record
+from reconciler.models import Frozen, Manifest, Plan, Record
 from reconciler.planning.plan import SECRET_CHANGED, desired_document
 
 FORMAT = "reconciler-plan/2"
@@ -38,10 +38,8 @@ class TamperedPlan(ReconcilerError):
     """The plan file is not what `reconcile plan --out` wrote."""
 
 
-class PlanOptions(BaseModel):
+class PlanOptions(Frozen):
     """The options that decide what a plan contains; apply recomputes with these."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     owner: str
     prune: bool
@@ -50,9 +48,7 @@ class PlanOptions(BaseModel):
     force_conflicts: bool
 
 
-class SavedPlan(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class SavedPlan(Frozen):
     format: str = FORMAT
     created_at: datetime
     registry: str
