@@ -92,7 +92,8 @@ def _workflow() -> dict[Any, Any]:
 
 def test_workflow_has_the_triggers_and_jobs_github_requires() -> None:
     wf = _workflow()
-    on = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` key as true
+    # YAML 1.1 reads a bare `on` key as true
+    on: dict[str, Any] = wf["on"] if "on" in wf else wf[True]
     assert set(on) >= {"pull_request", "push", "schedule"}
     assert on["push"]["branches"] == ["main"]
     cron = on["schedule"][0]["cron"]
