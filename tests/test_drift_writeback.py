@@ -16,7 +16,8 @@ from sources_api import SourcesApi
 
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import Record
-from reconciler.planning.plan import desired_document, plan
+from reconciler.planning.documents import desired_document
+from reconciler.planning.plan import plan
 from reconciler.workflow.drift_writeback import plan_writeback, write_back
 
 COMMENTED = """\

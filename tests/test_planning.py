@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.models import FieldChange, Manifest, Record
-from reconciler.planning.plan import SecretFingerprints, canonical, desired_document, plan
+from reconciler.planning.documents import canonical, desired_document
+from reconciler.planning.plan import SecretFingerprints, plan
 
 OWNER = "reconciler"
 

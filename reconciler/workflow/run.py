@@ -18,7 +18,8 @@ from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, ConnectOptions, Reg
 from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import ApplyResult, Manifest, Plan, Record
-from reconciler.planning.plan import DesiredDocuments, PruneGuard, SecretFingerprints, plan
+from reconciler.planning.documents import DesiredDocuments
+from reconciler.planning.plan import PruneGuard, SecretFingerprints, plan
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
 from reconciler.workflow.saved_plans import (
     PlanOptions,

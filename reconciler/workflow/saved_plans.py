@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from reconciler.errors import ReconcilerError
 from reconciler.files import write_atomic
 from reconciler.models import Frozen, Manifest, Plan, Record
-from reconciler.planning.plan import SECRET_CHANGED, desired_document
+from reconciler.planning.documents import SECRET_CHANGED, desired_document
 
 FORMAT = "reconciler-plan/2"
 _MAC_LABEL = b"reconciler saved plan\x00"  # keeps plan MACs apart from secret fingerprints
@@ -176,9 +176,7 @@ def check_same(saved: SavedPlan, recomputed: Plan) -> None:
             continue
         paths = set(before["unknown"])
         change["fields"] = [
-            f
-            for f in change["fields"]
-            if not (f["path"] in paths and f["new"] == SECRET_CHANGED)
+            f for f in change["fields"] if not (f["path"] in paths and f["new"] == SECRET_CHANGED)
         ]
         change["unknown"] = sorted(paths | set(change["unknown"]))
         if before["action"] == "noop" and not change["fields"]:
