@@ -144,12 +144,9 @@ def save_plan(options: Options, out: Path) -> Outcome:
         registry=outcome.registry,
         sources_dir=options.sources_dir.as_posix(),
         manifests_digest=manifests_digest(outcome.manifests),
-        options=PlanOptions(
-            owner=options.owner,
-            prune=options.prune,
-            max_deletes=options.max_deletes,
-            force_deletes=options.force_deletes,
-            force_conflicts=options.force_conflicts,
+        # The options that decide what the plan contains, as apply will recompute it.
+        options=PlanOptions.model_validate(
+            {name: getattr(options, name) for name in PlanOptions.model_fields}
         ),
         plan=outcome.plan,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -176,12 +177,4 @@ def _keep_live(record: NewRecord, live: Record | None, paths: Sequence[str]) -> 
             fields["description"] = live.description
         elif head == "tags":
             fields["tags"] = list(live.tags)
-    return NewRecord(
-        id=record.id,
-        name=record.name,
-        source_type=record.source_type,
-        managed_by=record.managed_by,
-        last_applied=record.last_applied,
-        fingerprints=record.fingerprints,
-        **fields,
-    )
+    return replace(record, **fields)

@@ -219,19 +219,11 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, ABC):
                 progress.advance(len(writes.updates))
             if writes.replaces:
                 # A new id under the same name: the old row goes first (names are unique).
-                cur.executemany(
-                    self._sql(f"DELETE FROM sources WHERE {_THIS_ROW}"),
-                    [(r.old_id, r.expected_version, r.expected_owner) for r in writes.replaces],
-                )
-                self._check_count(cur, writes.replaces)
+                self._delete(cur, writes.replaces, [r.old_id for r in writes.replaces])
                 self._insert(cur, [r.record for r in writes.replaces], run.actor, now)
                 progress.advance(len(writes.replaces))
             if writes.deletes:
-                cur.executemany(
-                    self._sql(f"DELETE FROM sources WHERE {_THIS_ROW}"),
-                    [(d.id, d.expected_version, d.expected_owner) for d in writes.deletes],
-                )
-                self._check_count(cur, writes.deletes)
+                self._delete(cur, writes.deletes, [d.id for d in writes.deletes])
                 progress.advance(len(writes.deletes))
             self._remember(cur, writes, run.owner, now)
             insert_run(self, cur, finished(run, _now()))
@@ -288,6 +280,22 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, ABC):
             r.managed_by,
             self._json(r.last_applied),
             self._json(r.fingerprints),
+        )
+
+    def _delete(
+        self, cur: Any, entries: Sequence[RecordReplace | RecordDelete], ids: list[str]
+    ) -> None:
+        """Delete each row by id, only at the version and owner it was planned from."""
+        cur.executemany(
+            self._sql(f"DELETE FROM sources WHERE {_THIS_ROW}"),
+            [(i, e.expected_version, e.expected_owner) for i, e in zip(ids, entries, strict=True)],
+        )
+        self._check_count(cur, entries)
+
+    def _locked_message(self, who: str, timeout: float) -> str:
+        return (
+            f"registry {self.display_url} is locked by {who}; gave up after {timeout:g} s "
+            "(--lock-timeout). Nothing was written."
         )
 
     def _check_count(self, cur: Any, expected: Sequence[RecordChange]) -> None:
