@@ -264,16 +264,12 @@ def real_schema() -> SchemaReport:
     sources = []
     for entry in SCHEMA_SOURCES:
         findings = tuple(
-            SchemaFinding(
-                **f, against="contract" if entry["name"] == "orders" else "snapshot"
-            )
+            SchemaFinding(**f, against="contract" if entry["name"] == "orders" else "snapshot")
             for f in entry["findings"]
         )
         fields_ = {k: v for k, v in entry.items() if k != "findings"}
         sources.append(SourceSchema(**fields_, perspective="consumer", findings=findings))
-    return SchemaReport(
-        sources=tuple(sources), record=True, recorded=3, queries=2, seconds=0.25
-    )
+    return SchemaReport(sources=tuple(sources), record=True, recorded=3, queries=2, seconds=0.25)
 
 
 def with_schema(report: Report, schema: SchemaReport) -> Report:

@@ -44,7 +44,6 @@ SOURCE_COLUMNS = (
 )
 
 
-
 # Every update and delete names the row by id, the version it was planned from and the
 # owner it must have: a row that moved, or belongs to someone else, is not touched.
 _THIS_ROW = "id = ? AND version = ? AND managed_by IS NOT DISTINCT FROM ?"
