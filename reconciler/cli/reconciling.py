@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,18 +22,8 @@ if TYPE_CHECKING:  # imported when used: the schema check loads the database dri
 def run_options(s: Settings) -> Options:
     from reconciler.workflow.run import Options  # with pydantic and the parsers: not for --help
 
-    return Options(
-        sources_dir=s.sources_dir,
-        registry=s.registry,
-        owner=s.owner,
-        prune=s.prune,
-        strict=s.strict,
-        max_deletes=s.max_deletes,
-        force_deletes=s.force_deletes,
-        force_conflicts=s.force_conflicts,
-        lock_timeout=s.lock_timeout,
-        connect=s.connect,
-    )
+    # Every option of a run is a setting of the same name (a missing one fails every run).
+    return Options(**{f.name: getattr(s, f.name) for f in fields(Options)})
 
 
 def report(kind: str, s: Settings, outcome: Outcome, schema: SchemaReport | None = None) -> Report:
