@@ -91,10 +91,13 @@ def test_write_back_keeps_every_other_byte(registry_url: str, tmp_path: Path) ->
     _set(registry_url, "orders", "tags", ["sales", "pii", "finance"])
     _set(registry_url, "customers", "connection", {"file_path": "data/crm/customers.csv"})
     _set(registry_url, "customers", "tags", ["crm", "marketing", "gdpr"])
+    (sources / "shop" / "shop.yaml").chmod(0o640)  # replaced atomically, its mode kept
 
     written = reconcile("drift", "--write", registry=registry_url, sources=sources)
 
     assert written.exit_code == 0, written.output
+    assert (sources / "shop" / "shop.yaml").stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in (sources / "shop").iterdir()] == ["shop.yaml"]  # no temporary left
     shop = (sources / "shop" / "shop.yaml").as_posix()
     assert (
         f"Wrote drift back into 1 manifest file:\n"
