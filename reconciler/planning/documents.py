@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs, is_sensitive
+from reconciler.manifests.json_schemas import (
+    ConnectionSpec,
+    connection_specs,
+    is_sensitive,
+    sensitive_by_schema,
+)
 from reconciler.models import Manifest, Record
 from reconciler.secret_refs import is_reference
 
@@ -116,8 +121,7 @@ def _literal_in_git(
 ) -> bool:
     """A key sensitive by name only whose last-applied value was a literal from a manifest:
     the value is in git already, and hiding it would make every plan show a change."""
-    spec = specs.get(source_type)
-    by_schema = spec is not None and key in spec.sensitive_fields
+    by_schema = sensitive_by_schema(source_type, key, specs)
     return not by_schema and key in last and last[key] is not None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from reconciler.errors import ReconcilerError
 from reconciler.files import write_atomic
-from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs
+from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs, is_sensitive
 from reconciler.manifests.loading import validate_document
 from reconciler.manifests.roundtrip import CannotEdit, edit_source
 from reconciler.manifests.yaml_lines import parse_documents
@@ -104,8 +104,7 @@ def _why_not(change: Change, drifted: FieldChange, specs: Mapping[str, Connectio
     if head not in _WRITABLE or (head == "connection") != bool(key) or "." in key:
         return f"{drifted.path} is not kept in the registry"
     if head == "connection":
-        spec = specs.get(change.source_type)
-        if key in (spec.sensitive_fields if spec else frozenset({"password"})):
+        if is_sensitive(change.source_type, key, specs):  # by its schema or by its name
             return SENSITIVE
         desired = _get(change.document, drifted.path)
         for value in (desired, drifted.old, drifted.new):  # a reference, or a secret's stand-in
