@@ -39,21 +39,40 @@ def check_target(path: Path) -> None:
 
 def write_atomic(path: Path, data: str | bytes, mode: int = PUBLIC) -> None:
     """Replace `path` with `data` atomically, only if it is a regular file or absent."""
+    tmp = write_aside(path, data, mode)
+    try:
+        move_into_place(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_aside(path: Path, data: str | bytes, mode: int = PUBLIC) -> Path:
+    """Write `data` to a new hidden file beside `path`, for `move_into_place` once every
+    other step succeeded (files staged before a registry commit); the caller removes it
+    if it never moves."""
     check_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        check_target(path)  # again, just before the move: nothing may have appeared meanwhile
-        os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def move_into_place(tmp: Path, path: Path) -> None:
+    """Replace `path` with the staged `tmp` in one step, only if it is a regular file or
+    absent (checked again just before the move: nothing may have appeared meanwhile)."""
+    check_target(path)
+    os.replace(tmp, path)
 
 
 def create_private(path: Path) -> None:

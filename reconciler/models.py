@@ -11,22 +11,24 @@ from pydantic import BaseModel, ConfigDict, Field
 Action = Literal["create", "update", "replace", "delete", "noop"]
 
 
-class _Frozen(BaseModel):
+class Frozen(BaseModel):
+    """The one base of every pydantic value: immutable, and no field it does not declare."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
-class Column(_Frozen):
+class Column(Frozen):
     name: str
     type: str
     nullable: bool = True
 
 
-class Lifecycle(_Frozen):
+class Lifecycle(Frozen):
     prevent_destroy: bool = False
     ignore_changes: tuple[str, ...] = ()
 
 
-class Manifest(_Frozen):
+class Manifest(Frozen):
     """One validated manifest document, with where it came from."""
 
     name: str
@@ -47,7 +49,7 @@ class Manifest(_Frozen):
     line: int = Field(default=0, exclude=True)
 
 
-class Record(_Frozen):
+class Record(Frozen):
     """A live registry record, as a backend returns it."""
 
     id: str
@@ -71,15 +73,18 @@ class Record(_Frozen):
     unreadable: str | None = Field(default=None, exclude=True)
 
 
-class FieldChange(_Frozen):
+class FieldChange(Frozen):
     """One field that differs; values are display-safe (secrets are references or redacted)."""
 
     path: str
     old: Any = None
     new: Any = None
+    # The values are the planner's stand-ins for a secret ("(sensitive, changed)"): shown as
+    # they are, never as old → new. Not serialised: reports and saved plans carry the markers.
+    sensitive: bool = Field(default=False, exclude=True)
 
 
-class Change(_Frozen):
+class Change(Frozen):
     action: Action
     name: str
     source_type: str
@@ -102,7 +107,7 @@ class Change(_Frozen):
     recreate: bool = False
 
 
-class Unmanaged(_Frozen):
+class Unmanaged(Frozen):
     """A live record this owner does not manage: reported, never touched."""
 
     name: str
@@ -110,14 +115,14 @@ class Unmanaged(_Frozen):
     managed_by: str | None
 
 
-class Orphan(_Frozen):
+class Orphan(Frozen):
     """An owned record whose manifest is gone: deleted only with --prune."""
 
     name: str
     record_id: str
 
 
-class Blocked(_Frozen):
+class Blocked(Frozen):
     """A manifest that cannot be applied, e.g. its name is taken by an unowned record."""
 
     name: str
@@ -126,7 +131,7 @@ class Blocked(_Frozen):
     line: int | None = None
 
 
-class Plan(_Frozen):
+class Plan(Frozen):
     owner: str
     prune: bool
     changes: tuple[Change, ...] = ()
@@ -169,7 +174,7 @@ class Plan(_Frozen):
         return any(c.conflicts for c in self.changes)
 
 
-class ApplyResult(_Frozen):
+class ApplyResult(Frozen):
     plan: Plan
     run_id: str
     created: int

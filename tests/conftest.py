@@ -38,7 +38,7 @@ def pg_server_url() -> Iterator[str]:
 
     # Not under pytest's tmp_path: a concurrent pytest session may prune those directories.
     data = tempfile.mkdtemp(prefix="reconciler-pg-")
-    server = pgserver.get_server(data, cleanup_mode="stop")
+    server = pgserver.get_server(data, cleanup_mode="stop")  # type: ignore[attr-defined]  # re-exported, untyped
     yield server.get_uri()
     server.cleanup()
     shutil.rmtree(data, ignore_errors=True)

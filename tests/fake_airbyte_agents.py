@@ -77,7 +77,7 @@ class AirbyteAgents(FakeServer):
 
     # -- what a person does in the Airbyte UI ---------------------------------------------
     def add(self, name: str, slug: str = "linear") -> dict[str, Any]:
-        status, body = self._create(
+        status, body, *_ = self._create(
             {
                 "workspace_name": "default",
                 "connector_type": slug,

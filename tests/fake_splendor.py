@@ -62,7 +62,7 @@ class Splendor(FakeServer):
     # -- what a person does in the Splendor console ---------------------------------------
     def console(self, source_key: str, provider_key: str = "stripe") -> dict[str, Any]:
         """A source made in Splendor, not provisioned yet."""
-        status, body = self._create(
+        status, body, *_ = self._create(
             {
                 "bucket": f"{self.tenant}-{source_key}",
                 "connector_key": provider_key,
@@ -167,7 +167,7 @@ class Splendor(FakeServer):
         """A source made and provisioned in the console, behind the reconciler's back."""
         entry = self.console(source_key, provider_key)
         config = {k: "by-hand" for k in PROVIDERS[provider_key][1]}
-        status, body = self._provision(entry, {"source_configuration": config})
+        status, body, *_ = self._provision(entry, {"source_configuration": config})
         assert status == 200, body
         entry["reads"] = self.ready_after
         self._advance(entry)

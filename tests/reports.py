@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 from reconciler.errors import Problem
 from reconciler.models import ApplyResult, Blocked, Change, FieldChange, Orphan, Plan, Unmanaged
 from reconciler.reporters import Report
+from reconciler.tableschema.report import SchemaFinding, SchemaReport, SourceSchema
 
 # A resolved secret (tests register it). Written into a description it is shown as written:
 # output is never scrubbed as text, so a `***` can never confirm a guess.
@@ -259,41 +259,19 @@ SCHEMA_SOURCES: list[dict[str, Any]] = [
 ]
 
 
-class _Section:
-    """Duck-typed: an object with `.sources`, as a schema report is."""
-
-    def __init__(self, sources: list[dict[str, Any]]) -> None:
-        self.sources = sources
-
-
-def duck_schema() -> Any:
-    return _Section(copy.deepcopy(SCHEMA_SOURCES))
-
-
-def real_schema() -> Any:
-    """The schema section built from the schema checker's own models (skips without it)."""
-    import pytest
-
-    check = pytest.importorskip("reconciler.tableschema.check")
+def real_schema() -> SchemaReport:
+    """The schema section built from the schema checker's own models."""
     sources = []
     for entry in SCHEMA_SOURCES:
         findings = tuple(
-            check.SchemaFinding(
-                **f, against="contract" if entry["name"] == "orders" else "snapshot"
-            )
+            SchemaFinding(**f, against="contract" if entry["name"] == "orders" else "snapshot")
             for f in entry["findings"]
         )
         fields_ = {k: v for k, v in entry.items() if k != "findings"}
-        sources.append(check.SourceSchema(**fields_, perspective="consumer", findings=findings))
-    return check.SchemaReport(
-        sources=tuple(sources), record=True, recorded=3, queries=2, seconds=0.25
-    )
+        sources.append(SourceSchema(**fields_, perspective="consumer", findings=findings))
+    return SchemaReport(sources=tuple(sources), record=True, recorded=3, queries=2, seconds=0.25)
 
 
-def with_schema(report: Report, schema: Any) -> Report:
-    """`report` carrying a schema section (whether or not Report declares the field)."""
-    if "schema" in {f.name for f in fields(Report)}:
-        return replace(report, schema=schema)
-    out = copy.copy(report)
-    object.__setattr__(out, "schema", schema)
-    return out
+def with_schema(report: Report, schema: SchemaReport) -> Report:
+    """`report` carrying a schema section."""
+    return replace(report, schema=schema)

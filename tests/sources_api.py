@@ -81,7 +81,7 @@ class SourcesApi(FakeServer):
         return next((r for r in self.records.values() if r["name"].casefold() == wanted), None)
 
     def shown(self, record: dict[str, Any]) -> dict[str, Any]:
-        out = json.loads(json.dumps(record))
+        out: dict[str, Any] = json.loads(json.dumps(record))
         if self.mask_secrets:
             for key in out["connection"]:
                 if key == "password":

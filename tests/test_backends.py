@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from reconciler.backends.base import (
     RunEntry,
     Writes,
 )
-from reconciler.backends.sql.shared import migrations
+from reconciler.backends.sql.migrations import migrations
 from reconciler.errors import RegistryError, StaleRecordError
 
 
@@ -139,8 +140,7 @@ def test_records_inserted_by_hand_are_listed_without_owner(registry_url: str) ->
 def test_failed_runs_are_logged(registry_url: str) -> None:
     registry = open_registry(registry_url, writable=True)
     registry.init()
-    entry = run()
-    entry.outcome, entry.message = "failed", "boom"
+    entry = replace(run(), outcome="failed", message="boom")
     registry.record_run(entry)
     (logged,) = registry.list_runs()
     assert (logged.id, logged.outcome, logged.message) == (entry.id, "failed", "boom")

@@ -328,12 +328,12 @@ def _refs(node: Any) -> list[str]:
 def test_metrics_count_unaccepted_breaking_changes_and_unreachable_sources(
     tmp_path: Path,
 ) -> None:
-    from reports import apply_report, duck_schema, with_schema
+    from reports import apply_report, real_schema, with_schema
 
     from reconciler.reporters.prometheus import write_metrics
 
     prom = tmp_path / "m.prom"
-    report = with_schema(apply_report(), duck_schema())
+    report = with_schema(apply_report(), real_schema())
     write_metrics(prom, report, code=3, kind="apply", owner="reconciler", started=10, finished=12)
     m = metrics(prom)
     assert m["reconciler_schema_breaking_changes"] == 1  # the accepted one does not count

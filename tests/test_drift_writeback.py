@@ -18,7 +18,8 @@ from sources_api import SourcesApi
 from reconciler.cli import cli
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import Record
-from reconciler.planning.plan import desired_document, plan
+from reconciler.planning.documents import desired_document
+from reconciler.planning.plan import plan
 from reconciler.workflow.drift_writeback import plan_writeback, write_back
 
 COMMENTED = """\
@@ -92,10 +93,13 @@ def test_write_back_keeps_every_other_byte(registry_url: str, tmp_path: Path) ->
     _set(registry_url, "orders", "tags", ["sales", "pii", "finance"])
     _set(registry_url, "customers", "connection", {"file_path": "data/crm/customers.csv"})
     _set(registry_url, "customers", "tags", ["crm", "marketing", "gdpr"])
+    (sources / "shop" / "shop.yaml").chmod(0o640)  # replaced atomically, its mode kept
 
     written = reconcile("drift", "--write", registry=registry_url, sources=sources)
 
     assert written.exit_code == 0, written.output
+    assert (sources / "shop" / "shop.yaml").stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in (sources / "shop").iterdir()] == ["shop.yaml"]  # no temporary left
     shop = (sources / "shop" / "shop.yaml").as_posix()
     assert (
         f"Wrote drift back into 1 manifest file:\n"

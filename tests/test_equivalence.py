@@ -1,6 +1,6 @@
 """Each shortcut taken for speed gives exactly what the code it replaced gave.
 
-- planning's field diff against DeepDiff (what it used before), on generated documents;
+- planning's field diff: DeepDiff's paths (pinned by example), imported only when needed;
 - the JSON columns' decoder against json.loads;
 - the cached canonical document against a fresh one, and the fingerprint memo;
 - finding manifest files against the rglob/suffix/is_file selection it replaced.
@@ -9,13 +9,13 @@
 from __future__ import annotations
 
 import json
-import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from deepdiff import DeepDiff
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,62 +24,61 @@ from reconciler.errors import ReconcilerError
 from reconciler.manifests.loading import find_manifest_files
 from reconciler.models import Manifest
 from reconciler.planning import plan as planning
-from reconciler.planning.plan import SecretFingerprints, canonical, desired_document, diff_fields
+from reconciler.planning.documents import DesiredDocuments, canonical, desired_document
+from reconciler.planning.plan import SecretFingerprints, diff_fields
 
-leaves = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-3, 3),
-    st.sampled_from([0.0, 1.0, -0.0, 2.5, math.nan, math.inf]),
-    st.sampled_from(["", "a", "b", "1", "true"]),
+
+def paths(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [f.path for f in diff_fields(old, new)]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ({"a": 1}, {"a": 1}, []),
+        ({"a": 1, "b": 2}, {"a": 1, "b": 3}, ["b"]),
+        ({"a": 1}, {"a": 1.0}, []),  # equal documents: no diff at all
+        ({"a": 1, "b": 2}, {"a": 1.0, "b": 3}, ["a", "b"]),  # once they differ, types count
+        ({"a": 0, "b": 2}, {"a": False, "b": 3}, ["a", "b"]),
+        ({"tags": ["a"]}, {"tags": ["a", "b"]}, ["tags"]),  # a list is one field
+        ({"tags": [{"x": 1}]}, {"tags": [{"x": 2}]}, ["tags"]),
+        ({"c": {"host": "h", "port": 1}}, {"c": {"host": "h"}}, ["c.port"]),  # removed key
+        ({"c": {"host": "h"}}, {"c": {"host": "h", "port": 1}}, ["c.port"]),  # added key
+        # Mappings sharing too few keys differ as a whole (a connection of another type).
+        (
+            {"tags": ["a"], "c": {"host": "h", "port": 1}},
+            {"tags": ["b"], "c": {"file": "f"}},
+            ["c", "tags"],
+        ),
+        ({"a": (1, 2), "b": 1}, {"a": (1, 3), "b": 1}, ["a"]),
+        ({"a": {"b": {"c": None}}}, {"a": {"b": {"c": ""}}}, ["a.b.c"]),
+    ],
 )
-values = st.recursive(
-    leaves,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from("abcd"), inner, max_size=3)
-    ),
-    max_leaves=10,
-)
-documents = st.dictionaries(st.sampled_from(["name", "tags", "connection", "x"]), values)
+def test_field_diff_paths(old: dict[str, Any], new: dict[str, Any], expected: list[str]) -> None:
+    """DeepDiff's paths, each cut at its first list index: what plans, reports and saved
+    plans name as fields."""
+    assert paths(old, new) == expected
 
 
-def deepdiff_paths(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """The implementation diff_fields had, with DeepDiff."""
-    if old == new:
-        return []
-    paths: set[tuple[Any, ...]] = set()
-    for levels in DeepDiff(old, new, view="tree").values():
-        for level in levels:
-            path = level.path(output_format="list")
-            cut = next((i for i, p in enumerate(path) if isinstance(p, int)), len(path))
-            paths.add(tuple(path[:cut]))
-    return [".".join(map(str, p)) for p in sorted(paths)]
-
-
-@settings(max_examples=1500, deadline=None)
-@given(documents, documents)
-def test_field_diff_is_deepdiffs(old: dict[str, Any], new: dict[str, Any]) -> None:
-    assert [f.path for f in diff_fields(old, new)] == deepdiff_paths(old, new)
-
-
-@settings(max_examples=500, deadline=None)
-@given(documents)
-def test_field_diff_of_a_small_edit_is_deepdiffs(old: dict[str, Any]) -> None:
-    new = json.loads(json.dumps(old, allow_nan=True))  # equal, but no shared objects
-    new["x"] = {"a": [1, {"b": 1.0}], "c": True}
-    assert [f.path for f in diff_fields(old, new)] == deepdiff_paths(old, new)
-
-
-def test_field_diff_of_other_types_is_deepdiffs() -> None:
-    from datetime import date
-
-    for old, new in (
-        ({"a": (1, 2), "b": 1}, {"a": (1, 3), "b": 1}),
-        ({"a": date(2024, 1, 1)}, {"a": date(2024, 1, 2)}),
-        ({"a": {1: "x"}}, {"a": {1: "y"}}),
-        ({"tags": ["a"], "c": {"host": "h", "port": 1}}, {"tags": ["b"], "c": {"file": "f"}}),
-    ):
-        assert [f.path for f in diff_fields(old, new)] == deepdiff_paths(old, new)
+def test_deepdiff_is_imported_only_when_documents_differ() -> None:
+    """Its import takes a tenth of a second: a plan with nothing to change never pays it."""
+    code = (
+        "import sys\n"
+        "from reconciler.models import Manifest\n"
+        "from reconciler.planning.documents import desired_document\n"
+        "from reconciler.planning.plan import diff_fields, plan\n"
+        "m = Manifest(name='a', source_type='csv', connection={'file_path': '/x'})\n"
+        "doc = desired_document(m)\n"
+        "assert diff_fields(doc, dict(doc)) == ()\n"
+        "plan([m], [], owner='o')\n"
+        "print('deepdiff' in sys.modules)\n"
+        "diff_fields(doc, {**doc, 'description': 'x'})\n"
+        "print('deepdiff' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "True"]
 
 
 json_values = st.recursive(
@@ -107,16 +106,29 @@ def test_json_columns_decode_as_json_loads(value: Any, tail: str) -> None:
             assert _loads(text) == expected
 
 
-def test_desired_document_is_computed_once_and_equal_to_a_fresh_one() -> None:
+def test_desired_document_is_computed_once_per_run_and_equal_to_a_fresh_one() -> None:
+    def sizes() -> dict[str, int]:
+        return {k: len(v) for k, v in vars(planning).items() if isinstance(v, dict | list | set)}
+
+    before = sizes()
     m = Manifest(name="a", source_type="csv", connection={"file_path": "/x"}, tags=("b", "a"))
-    first = desired_document(m)
-    assert desired_document(m) is first
-    assert first == canonical(m.model_dump(mode="json"))
+    documents = DesiredDocuments()
+    first = documents(m)
+    assert documents(m) is first
+    assert first == canonical(m.model_dump(mode="json")) == desired_document(m)
     twin = m.model_copy()  # equal, but another object: its own entry
-    assert desired_document(twin) == first and desired_document(twin) is not first
-    planning.plan([m], [], owner="o")
-    assert desired_document(m) is not first  # plan() emptied the cache
-    assert desired_document(m) == first
+    assert documents(twin) == first and documents(twin) is not first
+    seen: list[Manifest] = []
+
+    class Counted(DesiredDocuments):
+        def __call__(self, manifest: Manifest) -> dict[str, Any]:
+            seen.append(manifest)
+            return super().__call__(manifest)
+
+    (change,) = planning.plan([m], [], owner="o", documents=Counted()).changes
+    assert seen == [m] and change.document == first  # the run's documents are the ones used
+    assert DesiredDocuments()(m) is not first  # nothing kept beyond the run's own cache
+    assert sizes() == before  # planning kept nothing in its module
 
 
 def test_fingerprints_are_computed_once_per_distinct_value() -> None:

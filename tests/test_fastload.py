@@ -54,7 +54,7 @@ KEYS = [
     *["on", "yes", "No", "y", "true", "True", "null", "NULL", "~", "1", "0x1", "1.5", "<<"],
     *["'quoted'", '"dq"', "name ", "? complex", "é", "a b", "!!str k", "&k key", "*k"],
 ]
-SMALL = {"max_examples": 500, "deadline": None}
+SMALL = settings(max_examples=500, deadline=None)
 # Half the texts use only what the subset admits, so that the fast path is taken often.
 INSIDE_SCALARS = [s for s in SCALARS if fastload.in_subset(f"k: {s}\n")]
 INSIDE_KEYS = [k for k in KEYS if fastload.in_subset(f"{k}: x\n")]
@@ -169,19 +169,19 @@ def check_parse(text: str) -> bool:
     return True
 
 
-@settings(**SMALL)
+@SMALL
 @given(texts())
 def test_fast_parse_agrees_with_the_exact_path(text: str) -> None:
     check_parse(text)
 
 
-@settings(**SMALL)
+@SMALL
 @given(manifest_texts())
 def test_fast_parse_agrees_on_manifests(text: str) -> None:
     check_parse(text)
 
 
-@settings(**SMALL)
+@SMALL
 @given(st.sampled_from(SCALARS), st.sampled_from(KEYS), st.sampled_from(["", " # c", "  "]))
 def test_every_scalar_and_key_reads_alike(scalar: str, key: str, tail: str) -> None:
     for text in (

@@ -169,7 +169,7 @@ def test_example_workflows_call_only_what_exists() -> None:
 
 def test_drift_to_pr_writes_drift_back_and_opens_a_pull_request() -> None:
     workflow = _load(ROOT / "examples" / "github-actions" / "drift-to-pr.yml")
-    on = workflow.get("on", workflow.get(True))
+    on: dict[str, Any] = workflow["on"] if "on" in workflow else workflow[True]
     assert len(on["schedule"][0]["cron"].split()) == 5
     assert workflow["permissions"] == {"contents": "write", "pull-requests": "write"}
     (job,) = workflow["jobs"].values()

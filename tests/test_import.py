@@ -117,3 +117,23 @@ def test_import_refuses_owned_records_and_unknown_names(
     assert (
         neither.exit_code == 1 and "give either --name NAME (repeatable) or --all" in neither.stderr
     )
+
+
+def test_a_failed_adoption_leaves_no_manifest_file(tmp_path: Path) -> None:
+    """Files are staged beside their place and moved in only once the adoption committed:
+    a registry that refuses the write leaves neither a manifest nor a temporary file."""
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    register_by_hand(url)
+    sql_exec(
+        url,
+        "CREATE TRIGGER refuse BEFORE UPDATE ON sources BEGIN SELECT RAISE(ABORT, 'no'); END",
+        (),
+    )
+    sources = tmp_path / "sources.d"
+    sources.mkdir()
+    result = CliRunner().invoke(
+        cli, ["import", "--all", "--sources-dir", str(sources), "--registry", url]
+    )
+    assert result.exit_code == 1, result.output
+    assert list(sources.iterdir()) == []
+    assert sql_rows(url, "SELECT managed_by FROM sources") == [(None,)]

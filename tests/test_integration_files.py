@@ -92,7 +92,8 @@ def _workflow() -> dict[Any, Any]:
 
 def test_workflow_has_the_triggers_and_jobs_github_requires() -> None:
     wf = _workflow()
-    on = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` key as true
+    # YAML 1.1 reads a bare `on` key as true
+    on: dict[str, Any] = wf["on"] if "on" in wf else wf[True]
     assert set(on) >= {"pull_request", "push", "schedule"}
     assert on["push"]["branches"] == ["main"]
     cron = on["schedule"][0]["cron"]
@@ -261,7 +262,7 @@ def test_dockerfile() -> None:
 
 def test_readme_alert_rules_use_metrics_the_reconciler_writes(tmp_path: Path) -> None:
     from prometheus_client.parser import text_string_to_metric_families
-    from reports import apply_report, duck_schema, with_schema
+    from reports import apply_report, real_schema, with_schema
 
     from reconciler.reporters.prometheus import write_metrics
 
@@ -272,7 +273,7 @@ def test_readme_alert_rules_use_metrics_the_reconciler_writes(tmp_path: Path) ->
     assert any("> 3600" in rule["expr"] for rule in rules)  # no successful run in 1 h
 
     prom = tmp_path / "m.prom"
-    report = with_schema(apply_report(), duck_schema())
+    report = with_schema(apply_report(), real_schema())
     write_metrics(prom, report, code=0, kind="apply", owner="o", started=1.0, finished=2.0)
     written = {f.name for f in text_string_to_metric_families(prom.read_text())}
     for rule in rules:

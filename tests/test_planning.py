@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.models import FieldChange, Manifest, Record
-from reconciler.planning.plan import SecretFingerprints, canonical, desired_document, plan
+from reconciler.planning.documents import canonical, desired_document
+from reconciler.planning.plan import SecretFingerprints, plan
 
 OWNER = "reconciler"
 
@@ -215,5 +216,10 @@ def test_a_masked_secret_is_no_change_and_rotation_still_shows() -> None:
     (change,) = rotated.changes
     assert change.action == "replace"
     assert change.fields == (
-        FieldChange(path="connection.password", old="(sensitive)", new="(sensitive, changed)"),
+        FieldChange(
+            path="connection.password",
+            old="(sensitive)",
+            new="(sensitive, changed)",
+            sensitive=True,
+        ),
     )

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from reconciler.backends import open_registry
 from reconciler.models import Manifest
-from reconciler.planning.plan import PruneGuard, desired_document, plan
+from reconciler.planning.documents import desired_document
+from reconciler.planning.plan import PruneGuard, plan
 from reconciler.secret_refs import resolve_all
 from reconciler.workflow.writes import apply_plan
 

@@ -12,7 +12,8 @@ from conftest import insert_raw, reconcile, snapshot, sql_rows
 from sources_api import SourcesApi
 
 from reconciler.models import Manifest, Record
-from reconciler.planning.plan import desired_document, plan
+from reconciler.planning.documents import desired_document
+from reconciler.planning.plan import plan
 
 TOKEN = "tok-Secret-rename-77"
 

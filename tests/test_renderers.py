@@ -19,7 +19,6 @@ from reports import (
     REGISTRY,
     apply_report,
     drift_report,
-    duck_schema,
     invalid_report,
     plan_report,
     real_schema,
@@ -30,7 +29,7 @@ from reconciler.cli import delivery
 from reconciler.models import Change, FieldChange, Plan
 from reconciler.redaction import REDACTOR
 from reconciler.reporters import FORMATS, Report
-from reconciler.reporters.ci_findings import schema_findings
+from reconciler.reporters.ci_findings import breaking, schema_findings, unreachable
 from reconciler.reporters.comment_limit import GITHUB_COMMENT_LIMIT, fit_comment
 from reconciler.reporters.github import annotation
 
@@ -84,11 +83,9 @@ def test_golden_with_schema_findings(fmt: str) -> None:
     golden(f"plan-schema.{SUFFIX[fmt]}", text)
 
 
-def test_schema_findings_read_the_real_section_and_plain_data_alike() -> None:
+def test_schema_findings_are_the_sections_own_with_their_source() -> None:
     real = schema_findings(with_schema(plan_report(), real_schema()))
-    duck = schema_findings(with_schema(plan_report(), duck_schema()))
-    assert real == duck
-    assert [(f.source, f.kind, f.breaking, f.unreachable) for f in real] == [
+    assert [(s.name, f.kind, breaking((s, f)), unreachable(f)) for s, f in real] == [
         ("orders", "column_dropped", True, False),
         ("orders", "column_added", False, False),
         ("customers", "type_widened", False, False),
@@ -107,6 +104,35 @@ def test_a_guess_written_elsewhere_is_never_confirmed(fmt: str) -> None:
     assert CANARY in invalid
     if fmt not in ("junit", "markdown"):  # these name drifted fields, not their values
         assert f"pw is {CANARY}" in plan
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_sensitive_changes_are_read_from_the_flag_not_the_text(fmt: str) -> None:
+    """A sensitive field is shown by its marker alone, never as old → new; a value that only
+    looks like a marker is an ordinary value."""
+
+    def shown(sensitive: bool) -> str:
+        field = FieldChange(path="connection.password", old="(sensitive)", new="(sensitive, x)")
+        change = Change(
+            action="update",
+            name="orders",
+            source_type="postgres",
+            record_id="r1",
+            fields=(field.model_copy(update={"sensitive": sensitive}),),
+            drift=(field.model_copy(update={"sensitive": sensitive}),),
+        )
+        plan = Plan(owner="o", prune=False, changes=(change,))
+        return rendered(fmt, Report("plan", REGISTRY, "sources.d", plan=plan))
+
+    secret, plain = shown(True), shown(False)
+    if fmt == "text":
+        assert "~ connection.password: (sensitive, x)\n" in secret
+        assert "! drift connection.password: (sensitive, x)\n" in secret
+        assert '~ connection.password: "(sensitive)" → "(sensitive, x)"' in plain
+    else:
+        assert "! connection.password: (sensitive, x)" in secret
+        assert '- connection.password: "(sensitive)"' in plain
+    assert '"(sensitive)"' not in secret
 
 
 # -- JUnit ------------------------------------------------------------------------------
@@ -183,7 +209,7 @@ def test_junit_drift_run_fails_drifted_sources() -> None:
 
 
 def test_junit_breaking_schema_change_fails_and_unreachable_errors() -> None:
-    suite = _junit(with_schema(plan_report(), duck_schema()))
+    suite = _junit(with_schema(plan_report(), real_schema()))
     failures = _failures(suite)
     assert failures["orders"] == "breaking-schema-change"
     assert "customers" not in failures  # a warning is not a failure

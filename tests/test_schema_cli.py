@@ -189,7 +189,7 @@ def test_nullability_from_the_readers_side(
 def test_contract_mismatch_then_contract_updated(
     registry_url: str, tables: str, sources_dir: Path
 ) -> None:
-    contract = [
+    contract: list[dict[str, Any]] = [
         {"name": "id", "type": "int8", "nullable": False},
         {"name": "qty", "type": "int"},
         {"name": "note", "type": "text"},

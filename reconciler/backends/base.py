@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -65,9 +65,10 @@ class Writes:
     deletes: list[RecordDelete] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunEntry:
-    """One row of the run log: who applied what, when, and how it ended."""
+    """One row of the run log: who applied what, when, and how it ended (a value: a backend
+    records a finished copy, `dataclasses.replace(run, outcome=..., finished_at=...)`)."""
 
     id: str
     owner: str
@@ -83,6 +84,13 @@ class RunEntry:
     # The remote registry this run was for, when the log lives in a state store ("" = the
     # database's own registry).
     registry: str = ""
+
+
+def finished(run: RunEntry, at: datetime) -> RunEntry:
+    """The run as a backend records it once its writes are committed: a run still
+    "running" (nothing refused) succeeded."""
+    outcome = "success" if run.outcome == "running" else run.outcome
+    return replace(run, finished_at=at, outcome=outcome)
 
 
 # How long a run waits for another run's write lock (--lock-timeout): the one default.

@@ -50,14 +50,6 @@ class Command(click.Command):
             return super().invoke(ctx)
 
 
-class Group(click.Group):
+class Group(Command, click.Group):  # Command's usage exit code, click.Group's dispatch
     command_class = Command
     group_class = type
-
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        with _usage_exit_code():
-            return super().make_context(*args, **kwargs)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        with _usage_exit_code():
-            return super().invoke(ctx)

@@ -86,8 +86,16 @@ def is_sensitive(
     """Whether connection `key` holds a secret: marked `x-sensitive` by its type's schema, or
     named like one (password, token, private key, ...), whatever the type. The one rule that
     validation messages, planning and `reconcile import` share."""
+    return sensitive_by_schema(source_type, key, specs) or is_sensitive_name(key)
+
+
+def sensitive_by_schema(
+    source_type: str, key: str, specs: Mapping[str, ConnectionSpec] | None = None
+) -> bool:
+    """Whether `key` is marked `x-sensitive` by its type's connection schema (a key only
+    named like a secret may hold a literal that is in git already)."""
     spec = (connection_specs() if specs is None else specs).get(source_type)
-    return (spec is not None and key in spec.sensitive_fields) or is_sensitive_name(key)
+    return spec is not None and key in spec.sensitive_fields
 
 
 def _types(value: Any) -> list[str]:

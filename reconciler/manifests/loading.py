@@ -7,7 +7,6 @@ InvalidManifests with every problem found, so nothing downstream ever sees half 
 from __future__ import annotations
 
 import difflib
-import errno
 import json
 import os
 import re
@@ -25,6 +24,9 @@ from reconciler.errors import InvalidManifests, Problem, ReconcilerError
 from reconciler.manifests import batches as fastscan
 from reconciler.manifests import fast_path as fastload
 from reconciler.manifests import renames, variables
+from reconciler.manifests.discovery import check_directory, manifest_files
+from reconciler.manifests.discovery import find_manifest_files as find_manifest_files
+from reconciler.manifests.discovery import reason as _reason
 from reconciler.manifests.json_schemas import is_sensitive, manifest_validator
 from reconciler.manifests.variables import Scope
 from reconciler.manifests.yaml_lines import Document, dotted, parse_documents
@@ -34,7 +36,6 @@ from reconciler.secret_refs import ALLOW_EMPTY, VARIABLE
 # An env reference whatever its name, to tell a bad name from a literal secret.
 _ENV_REFERENCE = re.compile(r"\$\{env:([^}]*?)(?:" + re.escape(ALLOW_EMPTY) + r")?\}")
 
-SUFFIXES = (".yaml", ".yml")
 _JSON_TYPES = {
     dict: "a mapping",
     list: "a list",
@@ -56,121 +57,6 @@ _SCHEMA_TYPES = {
     "number": "a number",
     "null": "null",
 }
-
-
-def find_manifest_files(sources_dir: Path) -> list[Path]:
-    """Every manifest file under the directory, recursively, in sorted order (see `_walk`)."""
-    _check_directory(sources_dir)
-    return [sources_dir / relative for relative, _ in _manifest_files(sources_dir)]
-
-
-def _check_directory(sources_dir: Path) -> None:
-    if not sources_dir.exists():
-        raise ReconcilerError(f"sources directory '{sources_dir}' does not exist")
-    if not sources_dir.is_dir():
-        raise ReconcilerError(f"sources directory '{sources_dir}' is not a directory")
-
-
-def _manifest_files(sources_dir: Path) -> list[tuple[str, str]]:
-    """find_manifest_files as (path relative to the directory, path to open), no Path objects.
-
-    Anything that cannot be read, or that is not what it seems, is an error naming its path,
-    never a skip: a skipped manifest would look deleted to `--prune`.
-    """
-    found: list[tuple[str, str]] = []
-    refused: list[str] = []
-    display = (sources_dir / "_").as_posix()[:-1]  # what Path.as_posix() puts before a child
-    root = os.path.realpath(sources_dir)
-    _walk(str(sources_dir), "", found, _Discovery(root, display, refused))
-    if refused:
-        raise ReconcilerError("; ".join(sorted(refused)) + "; nothing was read")
-    found.sort()
-    return found
-
-
-@dataclass(frozen=True)
-class _Discovery:
-    """Where discovery is confined to (the sources directory, resolved) and what it refused."""
-
-    root: str
-    display: str
-    refused: list[str]
-
-    def refuse(self, relative: str, why: str) -> None:
-        self.refused.append(f"{self.display}{relative}: {why}")
-
-    def inside(self, target: str) -> bool:
-        return target == self.root or target.startswith(self.root.rstrip(os.sep) + os.sep)
-
-
-def _walk(directory: str, prefix: str, found: list[tuple[str, str]], where: _Discovery) -> None:
-    """Every *.yaml / *.yml file (any case) in sorted order, in one scandir per directory.
-
-    Hidden entries (`.archive/`, `.x.yaml`) are skipped. A symlink is followed only to a
-    file or directory inside the sources directory; a symlinked directory is not entered
-    (what it holds is read where it really is). An unreadable directory, a dangling symlink,
-    a symlink loop, a symlink out of the directory, or a manifest name on something that is
-    not a regular file is refused.
-    """
-    try:
-        with os.scandir(directory) as listing:
-            entries = list(listing)
-    except OSError as exc:
-        where.refuse(prefix.rstrip("/") or ".", f"cannot read directory: {_reason(exc)}")
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        relative = prefix + entry.name
-        manifest = _suffix(entry.name).lower() in SUFFIXES
-        try:
-            if entry.is_symlink():
-                _follow(entry, relative, manifest, found, where)
-            elif entry.is_dir(follow_symlinks=False):
-                _walk(entry.path, relative + "/", found, where)
-            elif manifest:
-                if entry.is_file(follow_symlinks=False):
-                    found.append((relative, entry.path))
-                else:
-                    where.refuse(relative, "not a regular file")
-        except OSError as exc:
-            where.refuse(relative, f"cannot read: {_reason(exc)}")
-
-
-def _follow(
-    entry: os.DirEntry[str],
-    relative: str,
-    manifest: bool,
-    found: list[tuple[str, str]],
-    where: _Discovery,
-) -> None:
-    """A symlink: a manifest if it leads to a regular file inside the sources directory."""
-    try:
-        target = os.stat(entry.path)
-    except FileNotFoundError:
-        where.refuse(relative, "dangling symbolic link")
-        return
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            where.refuse(relative, "symbolic link loop")
-        else:
-            where.refuse(relative, f"cannot follow symbolic link: {_reason(exc)}")
-        return
-    if not where.inside(os.path.realpath(entry.path)):
-        where.refuse(relative, "symbolic link to a path outside the sources directory")
-    elif stat.S_ISDIR(target.st_mode):
-        return  # its files are read under their real path, inside the directory
-    elif manifest:
-        if stat.S_ISREG(target.st_mode):
-            found.append((relative, entry.path))
-        else:
-            where.refuse(relative, "not a regular file")
-
-
-def _suffix(name: str) -> str:
-    """PurePath(name).suffix for a directory entry's name, without building a path."""
-    dot = name.rfind(".")
-    return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
 @dataclass(frozen=True)
@@ -202,9 +88,9 @@ def load_scoped(
     problems: list[Problem] = []
     names: list[_Name] = []
     claims: list[renames.Claim] = []
-    _check_directory(sources_dir)
+    check_directory(sources_dir)
     prefix = (sources_dir / "_").as_posix()[:-1]  # what Path.as_posix() puts before a child
-    files = _manifest_files(sources_dir)
+    files = manifest_files(sources_dir)
     quick = _load_fast(files, prefix)
     for (relative, opened), fast in zip(
         progress.track(files, "Loading manifests"), quick, strict=True
@@ -473,9 +359,3 @@ def _show(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):  # a date, a timestamp: shown as written
         return json.dumps(str(value), ensure_ascii=False)
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "not valid UTF-8"
-    return getattr(exc, "strerror", None) or str(exc)

@@ -1,7 +1,7 @@
 """The plan: a pure function from desired manifests and live records to changes. No I/O.
 
-Both sides are reduced to a canonical document before comparison (defaults filled, tags as a
-sorted set, numeric strings as numbers) so that a registry in sync gives an exactly empty plan.
+Both sides are reduced to a canonical document before comparison (planning/documents.py), so
+that a registry in sync gives an exactly empty plan.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs, is_sensitive
 from reconciler.models import (
     Blocked,
     Change,
@@ -22,108 +21,15 @@ from reconciler.models import (
     Record,
     Unmanaged,
 )
+from reconciler.planning.documents import (
+    DRIFTED_SECRET,
+    REDACTED,
+    SECRET_CHANGED,
+    DesiredDocuments,
+    canonical,
+    live_document,
+)
 from reconciler.planning.field_diff import changed_paths
-from reconciler.secret_refs import is_reference
-
-REDACTED = "(sensitive)"
-DRIFTED_SECRET = "(sensitive, changed outside git)"
-_DEFAULT_LIFECYCLE: dict[str, Any] = {"prevent_destroy": False, "ignore_changes": []}
-
-
-def canonical(
-    doc: Mapping[str, Any], specs: Mapping[str, ConnectionSpec] | None = None
-) -> dict[str, Any]:
-    """The comparable form of a source document (manifest or record)."""
-    specs = connection_specs() if specs is None else specs
-    spec = specs.get(str(doc.get("source_type")))
-    connection = dict(spec.defaults) if spec else {}
-    connection.update(doc.get("connection") or {})
-    if spec:
-        for key in spec.integer_fields:
-            connection[key] = _as_int(connection.get(key))
-    columns = doc.get("columns")
-    lifecycle = dict(_DEFAULT_LIFECYCLE, **(doc.get("lifecycle") or {}))
-    lifecycle["ignore_changes"] = sorted(set(lifecycle["ignore_changes"]))
-    return {
-        "name": doc["name"],
-        "source_type": doc["source_type"],
-        "connection": {k: connection[k] for k in sorted(connection) if connection[k] is not None},
-        "description": doc.get("description") or "",
-        "tags": sorted(set(doc.get("tags") or ())),
-        "columns": None
-        if columns is None
-        else [
-            {"name": c["name"], "type": c["type"], "nullable": c.get("nullable", True)}
-            for c in columns
-        ],
-        "schema_policy": doc.get("schema_policy") or "warn",
-        "schema_perspective": doc.get("schema_perspective") or "consumer",
-        "lifecycle": lifecycle,
-    }
-
-
-# Secret resolution, planning and saved plans each need a manifest's document; a manifest
-# is immutable, so it is computed once. Keyed by identity: an entry keeps its manifest
-# alive, so the id is not reused while cached. plan() empties it when done.
-_DESIRED: dict[int, tuple[Manifest, dict[str, Any]]] = {}
-_DESIRED_MAX = 250_000
-
-
-def desired_document(manifest: Manifest) -> dict[str, Any]:
-    """The manifest's canonical document (computed once per manifest: treat it as read-only)."""
-    cached = _DESIRED.get(id(manifest))
-    if cached is not None and cached[0] is manifest:
-        return cached[1]
-    doc = canonical(manifest.model_dump(mode="json"))
-    if len(_DESIRED) >= _DESIRED_MAX:
-        _DESIRED.clear()
-    _DESIRED[id(manifest)] = (manifest, doc)
-    return doc
-
-
-def live_document(
-    record: Record, specs: Mapping[str, ConnectionSpec] | None = None
-) -> dict[str, Any]:
-    """The record as the reconciler sees it: registry fields plus reconciler-only keys last applied.
-
-    Fields applied from a secret reference hold resolved values in the registry; they are
-    compared through the reference last applied (and their fingerprints), never read or shown.
-    """
-    specs = connection_specs() if specs is None else specs
-    last = record.last_applied or {}
-    connection = dict(record.connection)
-    last_connection = last.get("connection") or {}
-    for key in connection:
-        if is_reference(last_connection.get(key)):
-            connection[key] = last_connection[key]
-        elif is_sensitive(record.source_type, key, specs) and not _literal_in_git(
-            record.source_type, key, last_connection, specs
-        ):
-            connection[key] = REDACTED
-    return canonical(
-        {
-            "name": record.name,
-            "source_type": record.source_type,
-            "connection": connection,
-            "description": record.description,
-            "tags": record.tags,
-            "columns": last.get("columns"),
-            "schema_policy": last.get("schema_policy"),
-            "schema_perspective": last.get("schema_perspective"),
-            "lifecycle": last.get("lifecycle"),
-        },
-        specs,
-    )
-
-
-def _literal_in_git(
-    source_type: str, key: str, last: Mapping[str, Any], specs: Mapping[str, ConnectionSpec]
-) -> bool:
-    """A key sensitive by name only whose last-applied value was a literal from a manifest:
-    the value is in git already, and hiding it would make every plan show a change."""
-    spec = specs.get(source_type)
-    by_schema = spec is not None and key in spec.sensitive_fields
-    return not by_schema and key in last and last[key] is not None
 
 
 @dataclass(frozen=True)
@@ -161,13 +67,16 @@ def plan(
     guard: PruneGuard | None = None,
     force_conflicts: bool = False,
     in_place: bool = True,
+    documents: DesiredDocuments | None = None,
 ) -> Plan:
     """Match by case-insensitive name; create, update, delete (opt-in) or leave alone.
 
     `known` maps casefolded names this owner applied before to their record ids, so a
     record deleted outside git is told apart from a new source. `in_place` False (a
     registry without updates) turns every update into a replace of the same fields.
+    `documents` are the run's desired documents, if it computed them already.
     """
+    documents = documents or DesiredDocuments()
     secrets = secrets or SecretFingerprints()
     secrets = SecretFingerprints(secrets.desired, _memo(secrets.of))
     known = known or {}
@@ -183,13 +92,14 @@ def plan(
             record = _renamed(manifest, live, current)
         fingerprints = secrets.desired.get(key, {})
         if record is None:
-            changes.append(_create(manifest, fingerprints, recreate=key in known))
+            desired = documents(manifest)
+            changes.append(_create(manifest, desired, fingerprints, recreate=key in known))
         elif record.unreadable:
             blocked.append(_unreadable(record, manifest))
         elif record.managed_by != owner:
             blocked.append(_taken(manifest, record, owner))
         else:
-            change = _compare(manifest, record, fingerprints, secrets.of)
+            change = _compare(manifest, documents(manifest), record, fingerprints, secrets.of)
             if change.action == "update" and not in_place:
                 change = change.model_copy(update={"action": "replace"})
             changes.append(change)
@@ -222,7 +132,6 @@ def plan(
                     version=record.version,
                 )
             )
-    _DESIRED.clear()
     owned = sum(1 for r in records if r.managed_by == owner)
     deletes = sum(1 for c in changes if c.action == "delete")
     return Plan(
@@ -287,9 +196,12 @@ def _guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:
 
 
 def _create(
-    manifest: Manifest, fingerprints: Mapping[str, str | None], *, recreate: bool
+    manifest: Manifest,
+    desired: dict[str, Any],
+    fingerprints: Mapping[str, str | None],
+    *,
+    recreate: bool,
 ) -> Change:
-    desired = desired_document(manifest)
     return Change(
         action="create",
         name=manifest.name,
@@ -332,12 +244,12 @@ def _taken(manifest: Manifest, record: Record, owner: str) -> Blocked:
 
 def _compare(
     manifest: Manifest,
+    desired: dict[str, Any],
     record: Record,
     fingerprints: Mapping[str, str | None],
     fingerprint_of: Callable[[Any], str] | None,
 ) -> Change:
     """Three-way: desired vs live says what to write, each vs last applied says who changed it."""
-    desired = desired_document(manifest)
     ignored = desired["lifecycle"]["ignore_changes"]
     want = _without(desired, ignored)
     have = _without(live_document(record), ignored)
@@ -361,11 +273,11 @@ def _compare(
         raw = _field(record, _split(path))
         current = fingerprint_of(raw) if fingerprint_of and raw is not None else None
         if stored is not None and current is not None and current != stored:
-            drift.append(FieldChange(path=path, old=REDACTED, new=DRIFTED_SECRET))
+            drift.append(FieldChange(path=path, old=REDACTED, new=DRIFTED_SECRET, sensitive=True))
             if wanted is not None and wanted != stored and wanted != current:
                 conflicts.append(path)
         if wanted is not None and wanted != (current if current is not None else stored):
-            fields.append(FieldChange(path=path, old=REDACTED, new="(sensitive, changed)"))
+            fields.append(FieldChange(path=path, old=REDACTED, new=SECRET_CHANGED, sensitive=True))
     return Change(
         action="update" if fields else "noop",
         name=manifest.name,
@@ -384,14 +296,19 @@ def _compare(
 
 
 def diff_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, ...]:
-    """Field-level changes, a list counting as one field (its order is canonical already)."""
+    """Field-level changes, a list counting as one field (its order is canonical already).
+
+    A live secret the planner redacted (REDACTED) is a sensitive change: never shown as old → new.
+    """
     if old == new:
         return ()
     paths = changed_paths(old, new)
-    return tuple(
-        FieldChange(path=".".join(map(str, p)), old=_get(old, p), new=_get(new, p))
-        for p in sorted(paths)
-    )
+    return tuple(_field_change(p, _get(old, p), _get(new, p)) for p in sorted(paths))
+
+
+def _field_change(path: tuple[Any, ...], old: Any, new: Any) -> FieldChange:
+    sensitive = isinstance(new, str) and new == REDACTED
+    return FieldChange(path=".".join(map(str, path)), old=old, new=new, sensitive=sensitive)
 
 
 def _without(doc: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
@@ -455,11 +372,3 @@ def _get(doc: Any, path: tuple[Any, ...]) -> Any:
             return None
         doc = doc[part]
     return doc
-
-
-def _as_int(value: Any) -> Any:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from reconciler.models import Change
 from reconciler.reporters import Report, summary_line
-from reconciler.reporters.ci_findings import conflicted, drift_summary, schema_findings, where
+from reconciler.reporters.ci_findings import (
+    breaking,
+    conflicted,
+    drift_summary,
+    schema_findings,
+    unreachable,
+    where,
+)
 from reconciler.reporters.escaping import gh_data, gh_log_line, gh_property, stop_commands_token
 from reconciler.reporters.text import render_text
 
@@ -66,14 +73,14 @@ def _annotations(report: Report) -> list[str]:
             out.append(
                 annotation(level, f"{item.name}: added outside git (no owner)", title="drift")
             )
-    for finding in schema_findings(report):
-        file, line = where(changes.get(finding.source))
+    for source, finding in schema_findings(report):
+        file, line = where(changes.get(source.name))
         if file is None:
-            file, line = finding.file, finding.line
-        message = f"{finding.source}: {finding.message}"
-        if finding.unreachable:
+            file, line = source.file or None, source.line or None
+        message = f"{source.name}: {finding.message}"
+        if unreachable(finding):
             out.append(annotation("warning", message, file=file, line=line, title="unreachable"))
-        elif finding.breaking:
+        elif breaking((source, finding)):
             out.append(
                 annotation("error", message, file=file, line=line, title="breaking schema change")
             )

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 
 from reconciler.models import Change, Plan
 from reconciler.reporters import Report, summary_line
-from reconciler.reporters.ci_findings import SchemaFinding, drift_summary, schema_findings
+from reconciler.reporters.ci_findings import (
+    Located,
+    accepted,
+    breaking,
+    drift_summary,
+    schema_findings,
+    unreachable,
+)
 
 # Characters XML 1.0 cannot carry at all, even escaped (lone surrogates cannot even be
 # encoded): each becomes U+FFFD. ElementTree escapes the rest (`&<>"`, newlines in
@@ -112,10 +119,9 @@ def _cases(report: Report) -> list[_Case]:
 
 
 def _plan_cases(report: Report, plan: Plan, classname: str) -> list[_Case]:
-    findings = schema_findings(report)
-    by_source: dict[str, list[SchemaFinding]] = defaultdict(list)
-    for finding in findings:
-        by_source[finding.source].append(finding)
+    by_source: dict[str, list[Located]] = defaultdict(list)
+    for located in schema_findings(report):
+        by_source[located[0].name].append(located)
     refused = set(report.result.refused) if report.result is not None else None
     cases: list[_Case] = []
     for change in plan.changes:
@@ -154,10 +160,10 @@ def _plan_cases(report: Report, plan: Plan, classname: str) -> list[_Case]:
     return cases
 
 
-def _schema_only_cases(findings: list[SchemaFinding], classname: str) -> list[_Case]:
-    by_source: dict[str, list[SchemaFinding]] = defaultdict(list)
-    for finding in findings:
-        by_source[finding.source].append(finding)
+def _schema_only_cases(findings: list[Located], classname: str) -> list[_Case]:
+    by_source: dict[str, list[Located]] = defaultdict(list)
+    for located in findings:
+        by_source[located[0].name].append(located)
     cases = []
     for source, items in by_source.items():
         case = _Case(source or "(schema)", classname)
@@ -166,18 +172,20 @@ def _schema_only_cases(findings: list[SchemaFinding], classname: str) -> list[_C
     return cases
 
 
-def _add_schema(case: _Case, findings: list[SchemaFinding]) -> None:
-    for finding in findings:
-        if case.file is None and finding.file:
-            case.file, case.line = finding.file, finding.line
-        if finding.unreachable:
+def _add_schema(case: _Case, findings: list[Located]) -> None:
+    for source, finding in findings:
+        if case.file is None and source.file:
+            case.file, case.line = source.file, source.line or None
+        if unreachable(finding):
             case.error = ("unreachable", finding.message)
-        elif finding.breaking:
-            policy = " (schema_policy: fail)" if finding.policy == "fail" else ""
+        elif breaking((source, finding)):
+            policy = " (schema_policy: fail)" if source.policy == "fail" else ""
             case.failures.append(("breaking-schema-change", finding.message + policy))
         else:
-            accepted = ", accepted" if finding.accepted and finding.severity == "breaking" else ""
-            case.out.append(f"schema ({finding.severity}{accepted}): {finding.message}")
+            settled = accepted(source) and finding.severity == "breaking"
+            case.out.append(
+                f"schema ({finding.severity}{', accepted' if settled else ''}): {finding.message}"
+            )
 
 
 def _describe(change: Change, *, applied: bool) -> str:

@@ -101,7 +101,7 @@ def _details(change: Change) -> list[str]:
     for field in change.fields:
         if change.action == "create":
             lines.append(fenced(f"+ {field.path}: {show(field.new)}"))
-        elif str(field.new).startswith("(sensitive"):
+        elif field.sensitive:
             lines.append(fenced(f"! {field.path}: {field.new}"))
         else:
             lines.append(fenced(f"- {field.path}: {show(field.old)}"))

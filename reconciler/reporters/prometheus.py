@@ -12,7 +12,7 @@ from pathlib import Path
 
 from reconciler.errors import EXIT_ERROR
 from reconciler.reporters import Report
-from reconciler.reporters.ci_findings import conflicted, schema_findings
+from reconciler.reporters.ci_findings import breaking, conflicted, schema_findings, unreachable
 from reconciler.reporters.escaping import label_value
 
 PREFIX = "reconciler"
@@ -84,17 +84,17 @@ def write_metrics(
         )
     if report.result is not None:
         gauge("refused_records", "Records apply refused (conflicts).", len(report.result.refused))
-    if getattr(report, "schema", None) is not None:
+    if report.schema is not None:
         findings = schema_findings(report)
         gauge(
             "schema_breaking_changes",
             "Unaccepted breaking schema changes.",
-            sum(1 for f in findings if f.breaking),
+            sum(1 for f in findings if breaking(f)),
         )
         gauge(
             "schema_unreachable_sources",
             "Sources whose table could not be introspected.",
-            len({f.source for f in findings if f.unreachable}),
+            len({source.name for source, finding in findings if unreachable(finding)}),
         )
     write_atomic(path, generate_latest(registry))
 

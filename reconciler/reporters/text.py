@@ -106,7 +106,7 @@ def _change_lines(change: Change, style: Style, *, forced: bool = False) -> list
         unknown = " (unknown until apply)" if field.path in change.unknown else ""
         if change.action == "create":
             lines.append(style(f"      + {field.path}: {show(field.new)}{unknown}", fg))
-        elif str(field.new).startswith("(sensitive"):
+        elif field.sensitive:
             lines.append(style(f"      ~ {field.path}: {field.new}{forces}", fg))
         else:
             old = "(none)" if field.old is None else show(field.old)
@@ -125,7 +125,7 @@ def _change_lines(change: Change, style: Style, *, forced: bool = False) -> list
 def _drift_lines(change: Change, style: Style, *, forced: bool = False) -> list[str]:
     lines = []
     for field in change.drift:
-        if str(field.new).startswith("(sensitive"):
+        if field.sensitive:
             lines.append(style(f"      ! drift {field.path}: {field.new}", "magenta"))
         else:
             old = "(none)" if field.old is None else show(field.old)

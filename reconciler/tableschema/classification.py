@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
-
+from reconciler.models import Frozen
 from reconciler.tableschema.introspection import ObservedTable, TableMissing, Unreachable
 
 Severity = Literal["breaking", "warning", "info", "error"]
@@ -30,10 +29,8 @@ Kind = Literal[
 Perspective = Literal["consumer", "producer"]
 
 
-class SchemaChange(BaseModel):
+class SchemaChange(Frozen):
     """One classified difference; `message` is the sentence shown to people."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Kind
     column: str | None
@@ -327,14 +324,7 @@ def compare(
 ) -> list[SchemaChange]:
     """Changes from a recorded snapshot (`old`) to what is live now (`new`, columns or an
     introspection outcome). Columns with a position are checked for renames."""
-    if isinstance(new, TableMissing | Unreachable):
-        return [_outcome_change(new)]
-    columns = new.columns if isinstance(new, ObservedTable) else new
-    return _diff(
-        [_col(c, positions=True) for c in old],
-        [_col(c, positions=True) for c in columns],
-        perspective,
-    )
+    return _compare(old, new, perspective, positions=True)
 
 
 def compare_with_contract(
@@ -345,12 +335,18 @@ def compare_with_contract(
 ) -> list[SchemaChange]:
     """Changes from the declared `columns` contract (the expected side) to the live table.
     Contracts carry no positions, so a rename shows as a drop plus an add."""
-    if isinstance(observed, TableMissing | Unreachable):
-        return [_outcome_change(observed)]
-    columns = observed.columns if isinstance(observed, ObservedTable) else observed
+    return _compare(contract_columns, observed, perspective, positions=False)
+
+
+def _compare(
+    old: Iterable[ColumnInput], new: NewSide, perspective: Perspective, *, positions: bool
+) -> list[SchemaChange]:
+    if isinstance(new, TableMissing | Unreachable):
+        return [_outcome_change(new)]
+    columns = new.columns if isinstance(new, ObservedTable) else new
     return _diff(
-        [_col(c, positions=False) for c in contract_columns],
-        [_col(c, positions=False) for c in columns],
+        [_col(c, positions=positions) for c in old],
+        [_col(c, positions=positions) for c in columns],
         perspective,
     )
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from reconciler.errors import EXIT_BREAKING_SCHEMA, EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.models import Frozen
 from reconciler.tableschema.classification import Perspective, SchemaChange
 
 Against = Literal["contract", "snapshot", "source"]
@@ -21,10 +20,6 @@ Against = Literal["contract", "snapshot", "source"]
 Status = Literal["first", "unchanged", "changed", "accepted", "breaking", "missing", "unreachable"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 class SchemaFinding(SchemaChange):
     """A classified change and what it was compared against: the declared `columns`
     contract, the last accepted snapshot, or neither (the table or database itself)."""
@@ -32,7 +27,7 @@ class SchemaFinding(SchemaChange):
     against: Against
 
 
-class SourceSchema(_Frozen):
+class SourceSchema(Frozen):
     """One source's verdict for one run."""
 
     name: str
@@ -59,7 +54,7 @@ class SourceSchema(_Frozen):
         return self.status == "changed" and any(f.severity != "info" for f in self.findings)
 
 
-class SchemaReport(_Frozen):
+class SchemaReport(Frozen):
     sources: tuple[SourceSchema, ...]
     record: bool
     recorded: int = 0

@@ -24,10 +24,11 @@ from reconciler.actor import actor
 from reconciler.backends import open_registry
 from reconciler.backends.base import ConnectOptions, NewRecord, RecordUpdate, RunEntry, Writes
 from reconciler.errors import ReconcilerError
+from reconciler.files import move_into_place, write_aside
 from reconciler.manifests.json_schemas import is_sensitive
 from reconciler.manifests.loading import find_manifest_files, load_manifests
 from reconciler.models import Record
-from reconciler.planning.plan import canonical
+from reconciler.planning.documents import canonical
 from reconciler.redaction import is_sensitive_name, redact_url
 from reconciler.secret_refs import fingerprint, is_reference
 
@@ -225,14 +226,11 @@ def import_records(
             )
             # Files are written aside first and moved into place only once the adoption is
             # committed, so a failure leaves neither stray manifests nor half-adopted records.
-            staged = []
+            staged: list[tuple[Path, Path]] = []
             try:
                 for _, doc, variables, path in planned:
-                    tmp = path.with_name(f".{path.name}.importing")
-                    staged.append((tmp, path))  # first: a half-written file is removed too
-                    tmp.write_text(
-                        _file_text(doc, variables, registry.display_url, path), encoding="utf-8"
-                    )
+                    text = _file_text(doc, variables, registry.display_url, path)
+                    staged.append((write_aside(path, text), path))
                 registry.apply(Writes(updates=updates), run)
             except BaseException:
                 for tmp, _ in staged:
@@ -242,7 +240,7 @@ def import_records(
                         out_dir.rmdir()  # only if empty
                 raise
             for tmp, path in staged:
-                tmp.replace(path)
+                move_into_place(tmp, path)
         return [
             Imported(record.name, path, tuple(variables.values()))
             for record, _, variables, path in planned

@@ -11,20 +11,19 @@ fields holding a ${env:...}/${file:...} reference are left as they are and repor
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError
-from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs
+from reconciler.files import write_atomic
+from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs, is_sensitive
 from reconciler.manifests.loading import validate_document
 from reconciler.manifests.roundtrip import CannotEdit, edit_source
 from reconciler.manifests.yaml_lines import parse_documents
 from reconciler.models import Change, FieldChange, Plan
-from reconciler.planning.plan import DRIFTED_SECRET, REDACTED, canonical
+from reconciler.planning.documents import DRIFTED_SECRET, REDACTED, canonical
 from reconciler.redaction import REDACTOR
 from reconciler.secret_refs import is_reference
 
@@ -105,8 +104,7 @@ def _why_not(change: Change, drifted: FieldChange, specs: Mapping[str, Connectio
     if head not in _WRITABLE or (head == "connection") != bool(key) or "." in key:
         return f"{drifted.path} is not kept in the registry"
     if head == "connection":
-        spec = specs.get(change.source_type)
-        if key in (spec.sensitive_fields if spec else frozenset({"password"})):
+        if is_sensitive(change.source_type, key, specs):  # by its schema or by its name
             return SENSITIVE
         desired = _get(change.document, drifted.path)
         for value in (desired, drifted.old, drifted.new):  # a reference, or a secret's stand-in
@@ -146,7 +144,8 @@ def write_back(writeback: Writeback) -> Writeback:
         written.append(edit)
     for file, text in new_texts.items():
         try:
-            _write_atomic(Path(file), text)
+            # In one step, keeping the file's permissions: never a half-written manifest.
+            write_atomic(Path(file), text, mode=Path(file).stat().st_mode & 0o7777)
         except OSError as exc:
             raise ReconcilerError(f"cannot write {file}: {_reason(exc)}") from None
     return Writeback(tuple(written), tuple(skipped))
@@ -184,22 +183,6 @@ def _check(text: str, edit: SourceEdit) -> None:
 
 def _same_name(value: Any, name: str) -> bool:
     return isinstance(value, str) and value.casefold() == name.casefold()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace the file in one step, keeping its permissions: never a half-written manifest."""
-    mode = path.stat().st_mode & 0o7777
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _reason(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ from reconciler.backends.base import ConnectOptions, Registry, RunEntry
 from reconciler.errors import RegistryMissing
 from reconciler.manifests.json_schemas import is_sensitive
 from reconciler.models import Plan, Record
-from reconciler.planning.plan import REDACTED
+from reconciler.planning.documents import REDACTED
 from reconciler.redaction import REDACTOR, is_sensitive_name
 
 # Drift states, against the manifests of --sources-dir for the records of --owner.

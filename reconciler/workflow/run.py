@@ -20,7 +20,8 @@ from reconciler.manifests.loading import load_scoped
 from reconciler.manifests.variables import Scope
 from reconciler.models import ApplyResult, Manifest, Plan, Record
 from reconciler.planning import selection
-from reconciler.planning.plan import PruneGuard, SecretFingerprints, desired_document, plan
+from reconciler.planning.documents import DesiredDocuments
+from reconciler.planning.plan import PruneGuard, SecretFingerprints, plan
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
 from reconciler.workflow.replace_guard import guard_replaces
 from reconciler.workflow.saved_plans import (
@@ -71,24 +72,27 @@ class Outcome:
     registry_missing: bool = False
 
 
-def _prepare(
-    options: Options, *, dry_run: bool
-) -> tuple[list[Manifest], ResolvedSecrets, frozenset[str]]:
+@dataclass(frozen=True)
+class _Prepared:
+    """What a run knows before it opens the registry."""
+
+    manifests: list[Manifest]
+    secrets: ResolvedSecrets
+    documents: DesiredDocuments
+    # Names of manifests for another environment: their records are out of the run's reach.
+    skipped: frozenset[str] = frozenset()
+
+
+def _prepare(options: Options, *, dry_run: bool) -> _Prepared:
     loaded = load_scoped(options.sources_dir, allow_empty=options.prune, scope=options.scope)
     manifests = loaded.manifests
-    secrets = resolve_all(
-        (desired_document(m) for m in manifests), strict=options.strict or not dry_run
-    )
-    return manifests, secrets, loaded.skipped
+    documents = DesiredDocuments()
+    secrets = resolve_all((documents(m) for m in manifests), strict=options.strict or not dry_run)
+    return _Prepared(manifests, secrets, documents, loaded.skipped)
 
 
-def _plan(
-    options: Options,
-    registry: Registry,
-    manifests: list[Manifest],
-    secrets: ResolvedSecrets,
-    skipped: frozenset[str] = frozenset(),
-) -> tuple[Plan, list[Record]]:
+def _plan(options: Options, registry: Registry, prepared: _Prepared) -> tuple[Plan, list[Record]]:
+    manifests, secrets, skipped = prepared.manifests, prepared.secrets, prepared.skipped
     key = registry.fingerprint_key()
     records = registry.list_records()
     # An API registry whose state store has never seen it may be blind to what it owns.
@@ -122,6 +126,7 @@ def _plan(
         guard=guard,
         force_conflicts=options.force_conflicts,
         in_place=registry.updates_in_place,
+        documents=prepared.documents,
     )
     # A provider knows per field what its API can do: which updates replace, which changes
     # it must refuse (providers/review.py). Other registries have no such hook.
@@ -149,13 +154,14 @@ def dry_run(options: Options, *, must_exist: bool = False) -> Outcome:
 
 
 def _dry_run(options: Options, *, must_exist: bool = False) -> tuple[Outcome, bytes | None]:
-    manifests, secrets, skipped = _prepare(options, dry_run=True)
+    prepared = _prepare(options, dry_run=True)
+    manifests = prepared.manifests
     registry = open_registry(options.registry, writable=False, options=options.connect)
     try:
         missing = not registry.exists()
         if missing and must_exist:
             raise RegistryMissing(registry.display_url)
-        computed, _ = _plan(options, registry, manifests, secrets, skipped)
+        computed, _ = _plan(options, registry, prepared)
         outcome = Outcome(registry.display_url, manifests, computed, registry_missing=missing)
         return outcome, registry.fingerprint_key()
     finally:
@@ -173,15 +179,9 @@ def save_plan(options: Options, out: Path) -> Outcome:
         registry=outcome.registry,
         sources_dir=options.sources_dir.as_posix(),
         manifests_digest=manifests_digest(outcome.manifests),
-        options=PlanOptions(
-            owner=options.owner,
-            prune=options.prune,
-            max_deletes=options.max_deletes,
-            force_deletes=options.force_deletes,
-            force_conflicts=options.force_conflicts,
-            force_replaces=options.force_replaces,
-            select=options.select,
-            exclude=options.exclude,
+        # The options that decide what the plan contains, as apply will recompute it.
+        options=PlanOptions.model_validate(
+            {name: getattr(options, name) for name in PlanOptions.model_fields}
         ),
         plan=outcome.plan,
     )
@@ -198,7 +198,8 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
         )
     if saved is not None:  # the plan is recomputed with the options it was made with
         options = replace(options, **saved.options.model_dump())
-    manifests, secrets, skipped = _prepare(options, dry_run=False)
+    prepared = _prepare(options, dry_run=False)
+    manifests, secrets = prepared.manifests, prepared.secrets
     registry = open_registry(options.registry, writable=True, options=options.connect)
     started = datetime.now(UTC)
     try:
@@ -209,7 +210,7 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
                 key = registry.fingerprint_key()
                 if saved is not None and saved.mac is not None:  # an edited file: say so first
                     verify_mac(saved, key, registry_was_new=registry_was_new)
-                computed, records = _plan(options, registry, manifests, secrets, skipped)
+                computed, records = _plan(options, registry, prepared)
                 if saved is not None:
                     check_fresh(
                         saved,

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from reconciler.errors import ReconcilerError
 from reconciler.files import write_atomic
-from reconciler.models import Manifest, Plan, Record
-from reconciler.planning.plan import desired_document
+from reconciler.models import Frozen, Manifest, Plan, Record
+from reconciler.planning.documents import SECRET_CHANGED, desired_document
 
 FORMAT = "reconciler-plan/2"
 _MAC_LABEL = b"reconciler saved plan\x00"  # keeps plan MACs apart from secret fingerprints
@@ -38,10 +38,8 @@ class TamperedPlan(ReconcilerError):
     """The plan file is not what `reconcile plan --out` wrote."""
 
 
-class PlanOptions(BaseModel):
+class PlanOptions(Frozen):
     """The options that decide what a plan contains; apply recomputes with these."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     owner: str
     prune: bool
@@ -53,9 +51,7 @@ class PlanOptions(BaseModel):
     exclude: tuple[str, ...] = ()
 
 
-class SavedPlan(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class SavedPlan(Frozen):
     format: str = FORMAT
     created_at: datetime
     registry: str
@@ -187,9 +183,7 @@ def check_same(saved: SavedPlan, recomputed: Plan) -> None:
             continue
         paths = set(before["unknown"])
         change["fields"] = [
-            f
-            for f in change["fields"]
-            if not (f["path"] in paths and f["new"] == _SENSITIVE_CHANGED)
+            f for f in change["fields"] if not (f["path"] in paths and f["new"] == SECRET_CHANGED)
         ]
         change["unknown"] = sorted(paths | set(change["unknown"]))
         if before["action"] == "noop" and not change["fields"]:
@@ -199,10 +193,6 @@ def check_same(saved: SavedPlan, recomputed: Plan) -> None:
             "the saved plan is not what the manifests and the registry produce now "
             "(the file was edited, or the registry changed); " + _AGAIN
         )
-
-
-# How planning/plan.py marks a secret that will change (its value is never shown).
-_SENSITIVE_CHANGED = "(sensitive, changed)"
 
 
 def now() -> datetime:

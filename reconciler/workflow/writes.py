@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,24 +102,21 @@ def apply_plan(
     `started_at` is when the run began (the run log's duration runs from it).
     """
     secrets = secrets or ResolvedSecrets()
+    writes, refused = build_writes(
+        plan, secrets, registry.fingerprint_key(), records, force_conflicts=force_conflicts
+    )
     run = RunEntry(
         id=str(uuid.uuid4()),
         owner=plan.owner,
         actor=actor(),
         started_at=started_at or datetime.now(UTC),
+        created=len(writes.creates),
+        updated=len(writes.updates),
+        replaced=len(writes.replaces),
+        deleted=len(writes.deletes),
+        outcome="partial" if refused else "running",
+        message="refused (conflict): " + ", ".join(refused) if refused else "",
     )
-    writes, refused = build_writes(
-        plan, secrets, registry.fingerprint_key(), records, force_conflicts=force_conflicts
-    )
-    run.created, run.updated, run.replaced, run.deleted = (
-        len(writes.creates),
-        len(writes.updates),
-        len(writes.replaces),
-        len(writes.deletes),
-    )
-    if refused:
-        run.outcome = "partial"
-        run.message = "refused (conflict): " + ", ".join(refused)
     total = run.created + run.updated + run.replaced + run.deleted
     with progress.task("Applying changes", total):  # backends report through progress.advance
         registry.apply(writes, run)
@@ -179,12 +177,4 @@ def _keep_live(record: NewRecord, live: Record | None, paths: Sequence[str]) -> 
             fields["description"] = live.description
         elif head == "tags":
             fields["tags"] = list(live.tags)
-    return NewRecord(
-        id=record.id,
-        name=record.name,
-        source_type=record.source_type,
-        managed_by=record.managed_by,
-        last_applied=record.last_applied,
-        fingerprints=record.fingerprints,
-        **fields,
-    )
+    return replace(record, **fields)

@@ -40,7 +40,8 @@ from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.backends.remote.transport import Credential, RetryPolicy, Transport
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.models import Change, Plan, Record
-from reconciler.planning.plan import canonical, diff_fields, live_document
+from reconciler.planning.documents import canonical, live_document
+from reconciler.planning.plan import diff_fields
 from reconciler.redaction import REDACTOR
 
 

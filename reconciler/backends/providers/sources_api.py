@@ -44,7 +44,7 @@ from reconciler.backends.remote.shell import RemoteRegistry, endpoint, unmasked
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.models import Blocked, Change, Plan, Record
-from reconciler.planning.plan import REDACTED
+from reconciler.planning.documents import REDACTED
 from reconciler.redaction import REDACTOR
 from reconciler.secret_refs import is_reference
 from reconciler.tableschema.introspection import Unreachable

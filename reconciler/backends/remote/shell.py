@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -29,6 +29,7 @@ from reconciler.backends.base import (
     RecordUpdate,
     RunEntry,
     Writes,
+    finished,
 )
 from reconciler.backends.remote.state_store import Intent, RemoteRecordState, StateStore
 from reconciler.backends.remote.transport import AmbiguousWrite, UnreadableAnswer
@@ -259,12 +260,8 @@ class RemoteRegistry:
                     so_far = ", ".join(f"{n} {word}" for word, n in done.items())
                     raise type(exc)(f"{exc} (applied before the failure: {so_far})") from None
                 raise
-            run.finished_at = datetime.now(UTC)
-            if run.outcome == "running":
-                run.outcome = "success"
-            if self.notes:
-                run.message = "; ".join(m for m in (run.message, *self.notes) if m)
-            self._state.record_run(run)
+            message = "; ".join(m for m in (run.message, *self.notes) if m)
+            self._state.record_run(replace(finished(run, datetime.now(UTC)), message=message))
 
     def list_records(self) -> list[Record]:
         raise NotImplementedError

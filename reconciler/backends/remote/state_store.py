@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -256,8 +256,7 @@ class StateStore:
             )
 
     def record_run(self, run: RunEntry) -> None:
-        run.registry = self.registry
-        self.store.record_run(run)
+        self.store.record_run(replace(run, registry=self.registry))
 
     def list_runs(self, limit: int) -> list[RunEntry]:
         return self.store.list_runs(limit, registry=self.registry)

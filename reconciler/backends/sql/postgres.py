@@ -113,10 +113,7 @@ class PostgresRegistry(SqlRegistry):
             who = f"{name} since {since}"
         else:
             who = "another process"
-        return (
-            f"registry {self.display_url} is locked by {who}; gave up after {timeout:g} s "
-            "(--lock-timeout). Nothing was written."
-        )
+        return self._locked_message(who, timeout)
 
     def _read_outside(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         conn = self._connection()

@@ -85,3 +85,8 @@ def diagnose(row: tuple[Any, ...], unjson: Callable[[Any], Any]) -> str:
         except ValueError:
             problems.append("registered_at is not a time")
     return "; ".join(problems) or "it does not fit the record model"
+
+
+def as_time(value: Any) -> datetime:
+    """A timestamp column: a datetime from PostgreSQL, ISO text from SQLite."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

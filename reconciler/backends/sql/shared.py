@@ -25,13 +25,15 @@ from reconciler.backends.base import (
     RecordUpdate,
     RunEntry,
     Writes,
+    finished,
 )
-from reconciler.backends.sql.rows import tags, unreadable_record
+from reconciler.backends.sql.migrations import migrations
+from reconciler.backends.sql.rows import as_time, tags, unreadable_record
+from reconciler.backends.sql.run_log import RunLogMixin, insert_run
 from reconciler.backends.sql.snapshots import SnapshotsMixin
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.interning import shared
 from reconciler.models import Record
-from reconciler.redaction import REDACTOR
 
 RecordChange = RecordUpdate | RecordReplace | RecordDelete
 
@@ -40,144 +42,6 @@ SOURCE_COLUMNS = (
     "id, name, source_type, connection, description, tags, registered_by, registered_at, "
     "status, managed_by, version, last_applied, fingerprints"
 )
-RUN_COLUMNS = (
-    "id, owner, actor, started_at, finished_at, created, updated, deleted, outcome, message, "
-    "replaced, registry"
-)
-
-
-def migrations(types: dict[str, str]) -> list[list[str]]:
-    """Versioned migrations; entry N brings the schema to version N+1. Append only."""
-    t = types
-    return [
-        [
-            f"""CREATE TABLE sources (
-                id {t["uuid"]} PRIMARY KEY,
-                name TEXT NOT NULL,
-                source_type TEXT NOT NULL,
-                connection {t["json"]} NOT NULL,
-                description TEXT NOT NULL DEFAULT '',
-                tags {t["json"]} NOT NULL,
-                registered_by TEXT NOT NULL,
-                registered_at {t["time"]} NOT NULL,
-                status TEXT NOT NULL DEFAULT 'active',
-                managed_by TEXT,
-                version INTEGER NOT NULL DEFAULT 1,
-                last_applied {t["json"]},
-                updated_at {t["time"]} NOT NULL
-            )""",
-            "CREATE UNIQUE INDEX sources_name_key ON sources (lower(name))",
-            "CREATE INDEX sources_managed_by ON sources (managed_by)",
-            f"""CREATE TABLE runs (
-                id {t["uuid"]} PRIMARY KEY,
-                owner TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                started_at {t["time"]} NOT NULL,
-                finished_at {t["time"]},
-                created INTEGER NOT NULL DEFAULT 0,
-                updated INTEGER NOT NULL DEFAULT 0,
-                deleted INTEGER NOT NULL DEFAULT 0,
-                outcome TEXT NOT NULL,
-                message TEXT NOT NULL DEFAULT ''
-            )""",
-        ],
-        [
-            # Keyed fingerprints of applied secrets; the key lives in registry_meta.
-            f"ALTER TABLE sources ADD COLUMN fingerprints {t['json']}",
-            "CREATE TABLE registry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            # What each owner applied, so a record deleted outside git is recognised as such.
-            f"""CREATE TABLE applied_sources (
-                owner TEXT NOT NULL,
-                name_key TEXT NOT NULL,
-                record_id TEXT NOT NULL,
-                applied_at {t["time"]} NOT NULL,
-                PRIMARY KEY (owner, name_key)
-            )""",
-        ],
-        [
-            # A state store for registries reached over an API (backends/http.py): the API
-            # has no field for ownership, last-applied state or fingerprints, so they live
-            # here, per registry URL and record id. A row outlives an out-of-band delete of
-            # its record, which is how such a delete is told apart from a new source.
-            f"""CREATE TABLE remote_records (
-                registry TEXT NOT NULL,
-                record_id TEXT NOT NULL,
-                owner TEXT NOT NULL,
-                name_key TEXT NOT NULL,
-                last_applied {t["json"]} NOT NULL,
-                fingerprints {t["json"]} NOT NULL,
-                applied_at {t["time"]} NOT NULL,
-                PRIMARY KEY (registry, record_id)
-            )""",
-            "CREATE INDEX remote_records_owner ON remote_records (registry, owner, name_key)",
-            # Which registry a run was for when one state store serves several ('' = this
-            # database's own), and how many records it replaced (delete, then register).
-            "ALTER TABLE runs ADD COLUMN replaced INTEGER NOT NULL DEFAULT 0",
-            "ALTER TABLE runs ADD COLUMN registry TEXT NOT NULL DEFAULT ''",
-        ],
-        [
-            # The observed schema of each source, one row per distinct observation
-            # (backends/snapshots.py). `seq` orders a source's history without relying on
-            # clocks; a row with accepted_at is a baseline that later runs compare against.
-            f"""CREATE TABLE schema_snapshots (
-                name_key TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                name TEXT NOT NULL,
-                observed_at {t["time"]} NOT NULL,
-                hash TEXT NOT NULL,
-                columns {t["json"]} NOT NULL,
-                accepted_at {t["time"]},
-                accepted_by TEXT NOT NULL DEFAULT '',
-                PRIMARY KEY (name_key, seq)
-            )""",
-        ],
-        # Any UPDATE of a source that does not move its version (a UI or a script writing
-        # the table) moves it here, in the database: a plan made before such an edit is
-        # stale, and the reconciler's `WHERE version = ?` refuses to overwrite it.
-        _VERSION_TRIGGER.get(t.get("dialect", ""), _VERSION_TRIGGER[""]),
-        [
-            # Which registry a snapshot is of when one state store serves several API
-            # registries ('' = this database's own), as for runs: rebuilt, since the key
-            # changes.
-            f"""CREATE TABLE schema_snapshots_by_registry (
-                registry TEXT NOT NULL DEFAULT '',
-                name_key TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                name TEXT NOT NULL,
-                observed_at {t["time"]} NOT NULL,
-                hash TEXT NOT NULL,
-                columns {t["json"]} NOT NULL,
-                accepted_at {t["time"]},
-                accepted_by TEXT NOT NULL DEFAULT '',
-                PRIMARY KEY (registry, name_key, seq)
-            )""",
-            "INSERT INTO schema_snapshots_by_registry (registry, name_key, seq, name, "
-            "observed_at, hash, columns, accepted_at, accepted_by) SELECT '', name_key, seq, "
-            "name, observed_at, hash, columns, accepted_at, accepted_by FROM schema_snapshots",
-            "DROP TABLE schema_snapshots",
-            "ALTER TABLE schema_snapshots_by_registry RENAME TO schema_snapshots",
-        ],
-    ]
-
-
-_VERSION_TRIGGER = {
-    "": [
-        """CREATE TRIGGER sources_version AFTER UPDATE ON sources FOR EACH ROW
-           WHEN NEW.version IS OLD.version
-           BEGIN UPDATE sources SET version = OLD.version + 1 WHERE id = NEW.id; END""",
-    ],
-    "postgresql": [
-        """CREATE OR REPLACE FUNCTION reconciler_sources_version() RETURNS trigger AS $$
-           BEGIN
-               IF NEW.version IS NOT DISTINCT FROM OLD.version THEN
-                   NEW.version := OLD.version + 1;
-               END IF;
-               RETURN NEW;
-           END $$ LANGUAGE plpgsql""",
-        """CREATE TRIGGER sources_version BEFORE UPDATE ON sources FOR EACH ROW
-           EXECUTE FUNCTION reconciler_sources_version()""",
-    ],
-}
 
 
 # Every update and delete names the row by id, the version it was planned from and the
@@ -185,7 +49,7 @@ _VERSION_TRIGGER = {
 _THIS_ROW = "id = ? AND version = ? AND managed_by IS NOT DISTINCT FROM ?"
 
 
-class SqlRegistry(SnapshotsMixin, ABC):
+class SqlRegistry(SnapshotsMixin, RunLogMixin, ABC):
     """A registry in SQL tables; subclasses provide the dialect."""
 
     display_url: str
@@ -309,7 +173,7 @@ class SqlRegistry(SnapshotsMixin, ABC):
         if not self._initialised():
             return {}
         rows = self._read("SELECT record_id, applied_at FROM applied_sources")
-        return {str(r[0]): _time(r[1]) for r in rows}
+        return {str(r[0]): as_time(r[1]) for r in rows}
 
     def list_records(self) -> list[Record]:
         if not self._initialised():
@@ -361,25 +225,14 @@ class SqlRegistry(SnapshotsMixin, ABC):
                 progress.advance(len(writes.updates))
             if writes.replaces:
                 # A new id under the same name: the old row goes first (names are unique).
-                cur.executemany(
-                    self._sql(f"DELETE FROM sources WHERE {_THIS_ROW}"),
-                    [(r.old_id, r.expected_version, r.expected_owner) for r in writes.replaces],
-                )
-                self._check_count(cur, writes.replaces)
+                self._delete(cur, writes.replaces, [r.old_id for r in writes.replaces])
                 self._insert(cur, [r.record for r in writes.replaces], run.actor, now)
                 progress.advance(len(writes.replaces))
             if writes.deletes:
-                cur.executemany(
-                    self._sql(f"DELETE FROM sources WHERE {_THIS_ROW}"),
-                    [(d.id, d.expected_version, d.expected_owner) for d in writes.deletes],
-                )
-                self._check_count(cur, writes.deletes)
+                self._delete(cur, writes.deletes, [d.id for d in writes.deletes])
                 progress.advance(len(writes.deletes))
             self._remember(cur, writes, run.owner, now)
-            run.finished_at = _now()
-            if run.outcome == "running":
-                run.outcome = "success"
-            self._insert_run(cur, run)
+            insert_run(self, cur, finished(run, _now()))
 
     def _remember(self, cur: Any, writes: Writes, owner: str, now: datetime) -> None:
         applied = [
@@ -409,36 +262,6 @@ class SqlRegistry(SnapshotsMixin, ABC):
                 self._sql("DELETE FROM applied_sources WHERE owner = ? AND name_key = ?"),
                 [(owner, d.name.casefold()) for d in writes.deletes],
             )
-
-    def record_run(self, run: RunEntry) -> None:
-        with self._transaction() as cur:
-            self._insert_run(cur, run)
-
-    def list_runs(self, limit: int = 20, registry: str = "") -> list[RunEntry]:
-        """The newest runs first; `registry` picks a remote registry's runs in a state store."""
-        if not self._initialised():
-            return []
-        rows = self._read(
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE registry = ? ORDER BY started_at DESC LIMIT ?",
-            (registry, limit),
-        )
-        return [
-            RunEntry(
-                id=str(r[0]),
-                owner=r[1],
-                actor=r[2],
-                started_at=_time(r[3]),
-                finished_at=_time(r[4]) if r[4] else None,
-                created=r[5],
-                updated=r[6],
-                deleted=r[7],
-                outcome=r[8],
-                message=r[9],
-                replaced=r[10],
-                registry=r[11],
-            )
-            for r in rows
-        ]
 
     # -- helpers -------------------------------------------------------------------------
     def _insert(self, cur: Any, creates: list[NewRecord], actor: str, now: datetime) -> None:
@@ -473,6 +296,22 @@ class SqlRegistry(SnapshotsMixin, ABC):
             self._json(r.fingerprints),
         )
 
+    def _delete(
+        self, cur: Any, entries: Sequence[RecordReplace | RecordDelete], ids: list[str]
+    ) -> None:
+        """Delete each row by id, only at the version and owner it was planned from."""
+        cur.executemany(
+            self._sql(f"DELETE FROM sources WHERE {_THIS_ROW}"),
+            [(i, e.expected_version, e.expected_owner) for i, e in zip(ids, entries, strict=True)],
+        )
+        self._check_count(cur, entries)
+
+    def _locked_message(self, who: str, timeout: float) -> str:
+        return (
+            f"registry {self.display_url} is locked by {who}; gave up after {timeout:g} s "
+            "(--lock-timeout). Nothing was written."
+        )
+
     def _check_count(self, cur: Any, expected: Sequence[RecordChange]) -> None:
         if cur.rowcount != len(expected):
             # Leaving the `with` by exception rolls everything back.
@@ -481,42 +320,6 @@ class SqlRegistry(SnapshotsMixin, ABC):
                 "the registry changed since it was read (a record's version moved); "
                 f"nothing was written. Affected among: {names}. Run again to see the new plan."
             )
-
-    def _prune_runs(self, cur: Any, registry: str) -> None:
-        """Keep the newest `keep_runs` runs (of this registry, in a shared state store), in the
-        transaction that records a run: a cron job every minute does not grow the log forever."""
-        if self.keep_runs <= 0:
-            return
-        cur.execute(
-            self._sql(
-                "DELETE FROM runs WHERE registry = ? AND started_at < (SELECT started_at FROM runs "
-                "WHERE registry = ? ORDER BY started_at DESC LIMIT 1 OFFSET ?)"
-            ),
-            (registry, registry, self.keep_runs - 1),
-        )
-
-    def _insert_run(self, cur: Any, run: RunEntry) -> None:
-        cur.execute(
-            self._sql(
-                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            (
-                run.id,
-                run.owner,
-                run.actor,
-                run.started_at,
-                run.finished_at,
-                run.created,
-                run.updated,
-                run.deleted,
-                run.outcome,
-                # The one way into the run log: server and driver messages may echo a secret.
-                REDACTOR.scrub(run.message),
-                run.replaced,
-                run.registry,
-            ),
-        )
-        self._prune_runs(cur, run.registry)
 
     def _record(self, row: tuple[Any, ...]) -> Record:
         try:
@@ -533,7 +336,7 @@ class SqlRegistry(SnapshotsMixin, ABC):
             description=row[4],
             tags=tags(self._unjson(row[5])),
             registered_by=row[6],
-            registered_at=_time(row[7]),
+            registered_at=as_time(row[7]),
             status=row[8],
             managed_by=row[9],
             version=row[10],
@@ -571,7 +374,3 @@ def _name(entry: RecordChange) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _time(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

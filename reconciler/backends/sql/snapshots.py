@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any, Protocol
 
 from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, SchemaSnapshot
+from reconciler.backends.sql.rows import as_time
 
 
 class _SqlParts(Protocol):
@@ -104,7 +104,7 @@ def _has_table(registry: _SqlParts) -> bool:
 
 
 def _migration_version() -> int:
-    from reconciler.backends.sql.shared import migrations
+    from reconciler.backends.sql.migrations import migrations
 
     steps = migrations({"uuid": "", "json": "", "time": ""})
     return max(
@@ -132,13 +132,9 @@ def _latest(
 def _snapshot(registry: _SqlParts, row: tuple[Any, ...]) -> SchemaSnapshot:
     return SchemaSnapshot(
         name=row[2],
-        observed_at=_time(row[3]),
+        observed_at=as_time(row[3]),
         hash=row[4],
         columns=tuple(registry._unjson(row[5])),
-        accepted_at=_time(row[6]) if row[6] is not None else None,
+        accepted_at=as_time(row[6]) if row[6] is not None else None,
         accepted_by=row[7],
     )
-
-
-def _time(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
