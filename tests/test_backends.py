@@ -20,7 +20,7 @@ from reconciler.backends.base import (
     RunEntry,
     Writes,
 )
-from reconciler.backends.sql.shared import migrations
+from reconciler.backends.sql.migrations import migrations
 from reconciler.errors import RegistryError, StaleRecordError
 
 

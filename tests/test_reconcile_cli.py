@@ -18,7 +18,7 @@ from conftest import (
     sql_rows,
 )
 
-from reconciler.backends.sql.shared import migrations
+from reconciler.backends.sql.migrations import migrations
 from reconciler.cli import cli
 
 

@@ -1,4 +1,11 @@
-"""The one small interface every registry backend implements, and the values it exchanges."""
+"""The interface every registry backend implements, the capabilities some add, and the values
+they exchange.
+
+`Registry` is what every backend really does; a capability (`SnapshotStore`, `PlanReview`)
+is a small Protocol of its own, which a backend declares by inheriting it (so mypy checks it)
+and a caller asks for through a typed accessor (`snapshot_store`, `plan_review`), never by
+probing attribute names.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pydantic is imported by the commands that read records, not by --help
-    from reconciler.models import Record
+    from reconciler.models import Plan, Record
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,7 @@ class SchemaSnapshot:
         return self.accepted_at is not None
 
 
+@runtime_checkable
 class Registry(Protocol):
     """A live registry. Writes are all-or-nothing and check each record's version."""
 
@@ -172,6 +180,13 @@ class Registry(Protocol):
 
     def list_runs(self, limit: int = 20) -> list[RunEntry]: ...
 
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SnapshotStore(Protocol):
+    """A registry that keeps each source's schema snapshot history (`reconcile schema`)."""
+
     def last_snapshots(
         self, names: Iterable[str], *, accepted: bool = False
     ) -> dict[str, SchemaSnapshot]:
@@ -186,4 +201,24 @@ class Registry(Protocol):
         marked accepted)."""
         ...
 
-    def close(self) -> None: ...
+
+class SnapshotRegistry(Registry, SnapshotStore, Protocol):
+    """A registry with a snapshot history: what `reconcile schema` needs."""
+
+
+@runtime_checkable
+class PlanReview(Protocol):
+    """A registry that knows per field what its API can do (a provider): it turns the
+    updates it cannot make in place into replaces and blocks the changes it cannot make."""
+
+    def review_plan(self, plan: Plan) -> Plan: ...
+
+
+def snapshot_store(registry: Registry) -> SnapshotRegistry | None:
+    """The registry as a snapshot store, or None when it keeps no snapshot history."""
+    return registry if isinstance(registry, SnapshotStore) else None
+
+
+def plan_review(registry: Registry) -> PlanReview | None:
+    """The registry's per-field review of a plan, or None when planning alone decides."""
+    return registry if isinstance(registry, PlanReview) else None

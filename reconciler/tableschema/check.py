@@ -26,8 +26,9 @@ from reconciler.backends import open_registry
 from reconciler.backends.base import (
     DEFAULT_LOCK_TIMEOUT_S,
     ConnectOptions,
-    Registry,
     SchemaSnapshot,
+    SnapshotRegistry,
+    snapshot_store,
 )
 from reconciler.errors import ReconcilerError, SecretResolutionError
 from reconciler.exit_codes import worst
@@ -104,20 +105,21 @@ def check_registry(
     select(manifests, options)  # a mistyped name fails before anything is opened or created
     registry = open_registry(registry_url, writable=options.record, options=connect)
     try:
-        if not hasattr(registry, "record_snapshots"):
+        store = snapshot_store(registry)
+        if store is None:
             raise ReconcilerError(
                 f"registry {registry.display_url} cannot keep schema snapshots yet"
             )
         if options.record:
-            registry.init()
-        return registry.display_url, check(manifests, registry, options)
+            store.init()
+        return store.display_url, check(manifests, store, options)
     finally:
         registry.close()
 
 
 def check(
     manifests: Sequence[Manifest],
-    registry: Registry,
+    registry: SnapshotRegistry,
     options: SchemaOptions,
 ) -> SchemaReport:
     """Introspect the selected sources, compare each with its contract and baseline, and

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from reconciler.actor import actor
 from reconciler.backends import open_registry, redact_url
-from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, ConnectOptions, Registry, RunEntry
+from reconciler.backends.base import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    ConnectOptions,
+    Registry,
+    RunEntry,
+    plan_review,
+)
 from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import ApplyResult, Manifest, Plan, Record
@@ -94,10 +100,10 @@ def _plan(
         in_place=registry.updates_in_place,
     )
     # A provider knows per field what its API can do: which updates replace, which changes
-    # it must refuse (providers/review.py). Other registries have no such hook.
-    review = getattr(registry, "review_plan", None)
+    # it must refuse (providers/plan_review.py). Other registries have no such capability.
+    review = plan_review(registry)
     if review is not None:
-        computed = review(computed)
+        computed = review.review_plan(computed)
     return computed, records
 
 

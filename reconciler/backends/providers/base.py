@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from reconciler.backends.base import (
     ConnectOptions,
     NewRecord,
+    PlanReview,
     RecordDelete,
     RecordReplace,
     RecordUpdate,
@@ -60,7 +61,7 @@ class Observed:
     status: str = "active"
 
 
-class Provider(RemoteRegistry):
+class Provider(RemoteRegistry, PlanReview):
     """A Registry over one provider's API; a subclass writes the calls and the mapping."""
 
     updates_in_place = True  # per field: `rules` and `review_plan` say which replace

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from reconciler import progress
-from reconciler.backends import redact_url
 from reconciler.backends.base import (
     DEFAULT_LOCK_TIMEOUT_S,
     ConnectOptions,
@@ -26,6 +25,7 @@ from reconciler.backends.base import (
     RecordDelete,
     RecordReplace,
     RecordUpdate,
+    Registry,
     RunEntry,
     Writes,
 )
@@ -33,6 +33,7 @@ from reconciler.backends.remote.state_store import StateStore
 from reconciler.backends.remote.transport import UnreadableAnswer
 from reconciler.errors import RegistryError
 from reconciler.models import Record
+from reconciler.redaction import redact_url
 from reconciler.secret_refs import is_reference
 
 W = TypeVar("W")
@@ -123,7 +124,7 @@ def last_value(last: Mapping[str, Any] | None, key: str) -> Any:
     return None if previous is None or is_reference(previous) else previous
 
 
-class RemoteRegistry:
+class RemoteRegistry(Registry):
     """The Registry interface around an API; subclasses write `_update`, `_create`,
     `_replace` and `_delete`, each one remote change plus its state."""
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.backends import open_registry, redact_url
 from reconciler.backends.base import ConnectOptions, NewRecord, RunEntry
-from reconciler.backends.sql.shared import SqlRegistry
+from reconciler.backends.sql import SQL_SCHEMES, open_sql
 from reconciler.errors import RegistryError
+from reconciler.redaction import redact_url
 
-STATE_SCHEMES = ("sqlite", "postgresql", "postgres")
+STATE_SCHEMES = SQL_SCHEMES
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,9 @@ class RemoteRecordState:
 class StateStore:
     """The state of one remote registry (`registry`, a URL without credentials) in `store`.
 
-    Uses the SQL registry's transaction and dialect hooks, so its writes join the
-    transaction of `locked()` and commit or roll back with it.
+    Uses the SQL registry's public statements API (`read`, `transaction`, `to_json`,
+    `from_json`), so its writes join the transaction of `locked()` and commit or roll back
+    with it.
     """
 
     def __init__(self, url: str, registry: str, *, writable: bool, keep_runs: int = 1000) -> None:
@@ -46,9 +47,7 @@ class StateStore:
                 f"invalid state store URL '{redact_url(url)}' (expected sqlite:///PATH or "
                 "postgresql://...)"
             )
-        store = open_registry(url, writable=writable, options=ConnectOptions(keep_runs=keep_runs))
-        assert isinstance(store, SqlRegistry)
-        self.store = store
+        self.store = open_sql(url, writable=writable, options=ConnectOptions(keep_runs=keep_runs))
         self.registry = registry
 
     def init(self) -> int:
@@ -62,25 +61,26 @@ class StateStore:
 
     def records(self) -> dict[str, RemoteRecordState]:
         """By record id, every record this store knows an owner for."""
-        if not self.store._initialised():
+        if not self.store.initialised():
             return {}
         store = self.store
-        rows = store._read(
+        rows = store.read(
             "SELECT record_id, owner, last_applied, fingerprints FROM remote_records "
             "WHERE registry = ?",
             (self.registry,),
         )
         return {
-            r[0]: RemoteRecordState(r[1], store._unjson(r[2]), store._unjson(r[3])) for r in rows
+            r[0]: RemoteRecordState(r[1], store.from_json(r[2]), store.from_json(r[3]))
+            for r in rows
         }
 
     def get(self, record_id: str) -> RemoteRecordState | None:
         """What this store knows of one record; None when nobody applied it here. (A write
         checks one record: reading them all for each would make an apply quadratic.)"""
-        if not self.store._initialised():
+        if not self.store.initialised():
             return None
         store = self.store
-        rows = store._read(
+        rows = store.read(
             "SELECT owner, last_applied, fingerprints FROM remote_records "
             "WHERE registry = ? AND record_id = ?",
             (self.registry, record_id),
@@ -88,13 +88,15 @@ class StateStore:
         if not rows:
             return None
         owner, last_applied, fingerprints = rows[0]
-        return RemoteRecordState(owner, store._unjson(last_applied), store._unjson(fingerprints))
+        return RemoteRecordState(
+            owner, store.from_json(last_applied), store.from_json(fingerprints)
+        )
 
     def known(self, owner: str) -> dict[str, str]:
         """Casefolded names `owner` applied and did not delete, with their record ids."""
-        if not self.store._initialised():
+        if not self.store.initialised():
             return {}
-        rows = self.store._read(
+        rows = self.store.read(
             "SELECT name_key, record_id FROM remote_records WHERE registry = ? AND owner = ?",
             (self.registry, owner),
         )
@@ -103,34 +105,30 @@ class StateStore:
     def remember(self, record_id: str, record: NewRecord) -> None:
         """`record` was registered as `record_id`; an older row for its name is history."""
         store, now = self.store, datetime.now(UTC)
-        with store._transaction() as cur:
-            cur.execute(
-                store._sql(
-                    "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ?"
-                ),
+        with store.transaction() as tx:
+            tx.execute(
+                "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ?",
                 (self.registry, record.managed_by, record.name.casefold()),
             )
-            cur.execute(
-                store._sql(
-                    "INSERT INTO remote_records (registry, record_id, owner, name_key, "
-                    "last_applied, fingerprints, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                ),
+            tx.execute(
+                "INSERT INTO remote_records (registry, record_id, owner, name_key, "
+                "last_applied, fingerprints, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     self.registry,
                     record_id,
                     record.managed_by,
                     record.name.casefold(),
-                    store._json(record.last_applied),
-                    store._json(record.fingerprints),
+                    store.to_json(record.last_applied),
+                    store.to_json(record.fingerprints),
                     now,
                 ),
             )
 
     def forget(self, record_id: str) -> None:
         """The record was deleted by this reconciler: nothing to remember about it."""
-        with self.store._transaction() as cur:
-            cur.execute(
-                self.store._sql("DELETE FROM remote_records WHERE registry = ? AND record_id = ?"),
+        with self.store.transaction() as tx:
+            tx.execute(
+                "DELETE FROM remote_records WHERE registry = ? AND record_id = ?",
                 (self.registry, record_id),
             )
 

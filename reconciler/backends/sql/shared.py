@@ -23,9 +23,12 @@ from reconciler.backends.base import (
     RecordDelete,
     RecordReplace,
     RecordUpdate,
+    Registry,
     RunEntry,
+    SnapshotStore,
     Writes,
 )
+from reconciler.backends.sql.migrations import migrations
 from reconciler.backends.sql.rows import tags, unreadable_record
 from reconciler.backends.sql.snapshots import SnapshotsMixin
 from reconciler.errors import RegistryError, StaleRecordError
@@ -46,124 +49,12 @@ RUN_COLUMNS = (
 )
 
 
-def migrations(types: dict[str, str]) -> list[list[str]]:
-    """Versioned migrations; entry N brings the schema to version N+1. Append only."""
-    t = types
-    return [
-        [
-            f"""CREATE TABLE sources (
-                id {t["uuid"]} PRIMARY KEY,
-                name TEXT NOT NULL,
-                source_type TEXT NOT NULL,
-                connection {t["json"]} NOT NULL,
-                description TEXT NOT NULL DEFAULT '',
-                tags {t["json"]} NOT NULL,
-                registered_by TEXT NOT NULL,
-                registered_at {t["time"]} NOT NULL,
-                status TEXT NOT NULL DEFAULT 'active',
-                managed_by TEXT,
-                version INTEGER NOT NULL DEFAULT 1,
-                last_applied {t["json"]},
-                updated_at {t["time"]} NOT NULL
-            )""",
-            "CREATE UNIQUE INDEX sources_name_key ON sources (lower(name))",
-            "CREATE INDEX sources_managed_by ON sources (managed_by)",
-            f"""CREATE TABLE runs (
-                id {t["uuid"]} PRIMARY KEY,
-                owner TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                started_at {t["time"]} NOT NULL,
-                finished_at {t["time"]},
-                created INTEGER NOT NULL DEFAULT 0,
-                updated INTEGER NOT NULL DEFAULT 0,
-                deleted INTEGER NOT NULL DEFAULT 0,
-                outcome TEXT NOT NULL,
-                message TEXT NOT NULL DEFAULT ''
-            )""",
-        ],
-        [
-            # Keyed fingerprints of applied secrets; the key lives in registry_meta.
-            f"ALTER TABLE sources ADD COLUMN fingerprints {t['json']}",
-            "CREATE TABLE registry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            # What each owner applied, so a record deleted outside git is recognised as such.
-            f"""CREATE TABLE applied_sources (
-                owner TEXT NOT NULL,
-                name_key TEXT NOT NULL,
-                record_id TEXT NOT NULL,
-                applied_at {t["time"]} NOT NULL,
-                PRIMARY KEY (owner, name_key)
-            )""",
-        ],
-        [
-            # A state store for registries reached over an API (backends/http.py): the API
-            # has no field for ownership, last-applied state or fingerprints, so they live
-            # here, per registry URL and record id. A row outlives an out-of-band delete of
-            # its record, which is how such a delete is told apart from a new source.
-            f"""CREATE TABLE remote_records (
-                registry TEXT NOT NULL,
-                record_id TEXT NOT NULL,
-                owner TEXT NOT NULL,
-                name_key TEXT NOT NULL,
-                last_applied {t["json"]} NOT NULL,
-                fingerprints {t["json"]} NOT NULL,
-                applied_at {t["time"]} NOT NULL,
-                PRIMARY KEY (registry, record_id)
-            )""",
-            "CREATE INDEX remote_records_owner ON remote_records (registry, owner, name_key)",
-            # Which registry a run was for when one state store serves several ('' = this
-            # database's own), and how many records it replaced (delete, then register).
-            "ALTER TABLE runs ADD COLUMN replaced INTEGER NOT NULL DEFAULT 0",
-            "ALTER TABLE runs ADD COLUMN registry TEXT NOT NULL DEFAULT ''",
-        ],
-        [
-            # The observed schema of each source, one row per distinct observation
-            # (backends/snapshots.py). `seq` orders a source's history without relying on
-            # clocks; a row with accepted_at is a baseline that later runs compare against.
-            f"""CREATE TABLE schema_snapshots (
-                name_key TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                name TEXT NOT NULL,
-                observed_at {t["time"]} NOT NULL,
-                hash TEXT NOT NULL,
-                columns {t["json"]} NOT NULL,
-                accepted_at {t["time"]},
-                accepted_by TEXT NOT NULL DEFAULT '',
-                PRIMARY KEY (name_key, seq)
-            )""",
-        ],
-        # Any UPDATE of a source that does not move its version (a UI or a script writing
-        # the table) moves it here, in the database: a plan made before such an edit is
-        # stale, and the reconciler's `WHERE version = ?` refuses to overwrite it.
-        _VERSION_TRIGGER.get(t.get("dialect", ""), _VERSION_TRIGGER[""]),
-    ]
-
-
-_VERSION_TRIGGER = {
-    "": [
-        """CREATE TRIGGER sources_version AFTER UPDATE ON sources FOR EACH ROW
-           WHEN NEW.version IS OLD.version
-           BEGIN UPDATE sources SET version = OLD.version + 1 WHERE id = NEW.id; END""",
-    ],
-    "postgresql": [
-        """CREATE OR REPLACE FUNCTION reconciler_sources_version() RETURNS trigger AS $$
-           BEGIN
-               IF NEW.version IS NOT DISTINCT FROM OLD.version THEN
-                   NEW.version := OLD.version + 1;
-               END IF;
-               RETURN NEW;
-           END $$ LANGUAGE plpgsql""",
-        """CREATE TRIGGER sources_version BEFORE UPDATE ON sources FOR EACH ROW
-           EXECUTE FUNCTION reconciler_sources_version()""",
-    ],
-}
-
-
 # Every update and delete names the row by id, the version it was planned from and the
 # owner it must have: a row that moved, or belongs to someone else, is not touched.
 _THIS_ROW = "id = ? AND version = ? AND managed_by IS NOT DISTINCT FROM ?"
 
 
-class SqlRegistry(SnapshotsMixin, ABC):
+class SqlRegistry(SnapshotsMixin, Registry, SnapshotStore, ABC):
     """A registry in SQL tables; subclasses provide the dialect."""
 
     display_url: str
@@ -221,6 +112,29 @@ class SqlRegistry(SnapshotsMixin, ABC):
             rows: list[tuple[Any, ...]] = self._cur.fetchall()
             return rows
         return self._read_outside(self._sql(sql), params)
+
+    # -- the public SQL API: what the state store of API registries uses ----------------
+    def initialised(self) -> bool:
+        """Whether the registry's tables exist (reads of an uninitialised one find nothing)."""
+        return self._initialised()
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a query written with `?` placeholders; joins an open transaction."""
+        return self._read(sql, params)
+
+    @contextmanager
+    def transaction(self, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Statements]:
+        """A write transaction under the write lock (joining the one `locked()` holds)."""
+        with self._transaction(timeout) as cur:
+            yield Statements(self, cur)
+
+    def to_json(self, value: Any) -> Any:
+        """A value as this dialect stores a JSON column."""
+        return self._json(value)
+
+    def from_json(self, value: Any) -> Any:
+        """A JSON column's value, decoded."""
+        return self._unjson(value)
 
     # -- the Registry interface ----------------------------------------------------------
     @contextmanager
@@ -503,6 +417,16 @@ class SqlRegistry(SnapshotsMixin, ABC):
             last_applied=self._unjson(row[11]) if row[11] is not None else None,
             fingerprints=self._unjson(row[12]) if row[12] is not None else {},
         )
+
+
+class Statements:
+    """The statements of one open write transaction, written with `?` placeholders."""
+
+    def __init__(self, registry: SqlRegistry, cursor: Any) -> None:
+        self._registry, self._cursor = registry, cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(self._registry._sql(sql), params)
 
 
 # What json.loads runs, without its three Python frames (typeshed types it as a class).
