@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.models import Change, Plan
-from reconciler.reporters import Report
+from reconciler.reporters.model import Report
 
 # Entry statuses under which a breaking finding no longer needs anyone (accepted, or a
 # baseline that was just taken).

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.backends.base import RunEntry
-from reconciler.reporters import FORMAT_VERSION
 from reconciler.reporters.escaping import json_text, visible
+from reconciler.reporters.model import FORMAT_VERSION
 
 _COLUMNS = ("STARTED (UTC)", "OWNER", "ACTOR", "CHANGES", "OUTCOME", "DURATION", "MESSAGE")
 
