@@ -26,7 +26,7 @@ from reconciler.backends.base import (
 from reconciler.backends.providers.sources_api import HttpRegistry, LiveSchema
 from reconciler.backends.providers.sources_api_client import RetryPolicy
 from reconciler.errors import RegistryError, StaleRecordError
-from reconciler.tableschema.introspection import Unreachable
+from reconciler.models import Unreachable
 
 TOKEN = "tok-Secret-91f2a7"
 

@@ -13,14 +13,8 @@ from conftest import sql_rows
 from reconciler.backends import open_registry
 from reconciler.backends.base import SchemaSnapshot
 from reconciler.backends.sql.snapshots import _migration_version
-from reconciler.models import Manifest
+from reconciler.models import Manifest, ObservedColumn, ObservedTable, TableMissing, Unreachable
 from reconciler.tableschema.check import SchemaOptions, evaluate, select, snapshot_hash, worst
-from reconciler.tableschema.introspection import (
-    ObservedColumn,
-    ObservedTable,
-    TableMissing,
-    Unreachable,
-)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

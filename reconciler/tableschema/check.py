@@ -33,7 +33,7 @@ from reconciler.backends.base import (
 from reconciler.errors import ReconcilerError, SecretResolutionError
 from reconciler.exit_codes import worst
 from reconciler.manifests.loading import load_manifests
-from reconciler.models import Manifest
+from reconciler.models import Manifest, ObservedTable, Outcome, TableMissing, Unreachable
 from reconciler.redaction import REDACTOR
 from reconciler.secret_refs import is_reference, resolve
 from reconciler.tableschema.classification import (
@@ -45,11 +45,7 @@ from reconciler.tableschema.classification import (
 )
 from reconciler.tableschema.introspection import (
     IntrospectionStats,
-    ObservedTable,
-    Outcome,
     PostgresTarget,
-    TableMissing,
-    Unreachable,
     introspect_csv,
     introspect_postgres,
 )

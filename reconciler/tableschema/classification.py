@@ -14,7 +14,7 @@ from typing import Any, Final, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from reconciler.tableschema.introspection import ObservedTable, TableMissing, Unreachable
+from reconciler.models import ObservedTable, TableMissing, Unreachable
 
 Severity = Literal["breaking", "warning", "info", "error"]
 Kind = Literal[

@@ -20,44 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from pydantic import BaseModel, ConfigDict
 
+from reconciler.models import ObservedColumn, ObservedTable, Outcome, TableMissing, Unreachable
 from reconciler.redaction import redact_locators
 from reconciler.tableschema.reach import Reach
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ObservedColumn(_Frozen):
-    """One live column; `position` is pg_attribute.attnum (stable across renames) or the
-    1-based CSV column index, which is what lets a rename be told apart from drop+add."""
-
-    name: str
-    type: str
-    nullable: bool
-    position: int
-
-
-class ObservedTable(_Frozen):
-    source: str
-    columns: tuple[ObservedColumn, ...]
-
-
-class TableMissing(_Frozen):
-    source: str
-    reason: str = ""  # what is missing when it is not a table (a CSV file); never a secret
-
-
-class Unreachable(_Frozen):
-    """The database (or file) could not be read; `reason` is one line and never a secret."""
-
-    source: str
-    reason: str
-
-
-Outcome = ObservedTable | TableMissing | Unreachable
 
 
 @dataclass(frozen=True)

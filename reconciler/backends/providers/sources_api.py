@@ -33,9 +33,8 @@ from reconciler.backends.providers.sources_api_client import (
 from reconciler.backends.remote.shell import RemoteRegistry, endpoint, unmasked
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.errors import RegistryError, StaleRecordError
-from reconciler.models import Record
+from reconciler.models import Record, Unreachable
 from reconciler.redaction import REDACTOR
-from reconciler.tableschema.introspection import Unreachable
 
 
 @dataclass(frozen=True)
