@@ -12,7 +12,7 @@ from conftest import sql_rows
 
 from reconciler.backends import open_registry
 from reconciler.backends.base import SchemaSnapshot
-from reconciler.backends.sql.snapshots import _migration_version
+from reconciler.backends.sql.migrations import SCHEMA_SNAPSHOTS_VERSION
 from reconciler.models import Manifest, ObservedColumn, ObservedTable, TableMissing, Unreachable
 from reconciler.tableschema.check import SchemaOptions, evaluate, select, snapshot_hash, worst
 
@@ -201,7 +201,7 @@ def test_read_only_registry_of_an_older_version_has_no_snapshots(tmp_path: Path)
     registry.close()
     # As a registry last migrated by a reconciler from before schema snapshots.
     sql_rows(url, "DROP TABLE schema_snapshots")
-    sql_rows(url, f"DELETE FROM schema_migrations WHERE version >= {_migration_version()}")
+    sql_rows(url, f"DELETE FROM schema_migrations WHERE version >= {SCHEMA_SNAPSHOTS_VERSION}")
     reader = open_registry(url, writable=False)
     try:
         assert reader.last_snapshots(["orders"]) == {}
