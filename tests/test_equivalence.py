@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 
 from reconciler.backends.sql.shared import _loads
 from reconciler.errors import ReconcilerError
+from reconciler.manifests.documents import canonical, diff_fields
 from reconciler.manifests.loading import find_manifest_files
 from reconciler.models import Manifest
 from reconciler.planning import plan as planning
-from reconciler.planning.plan import SecretFingerprints, canonical, desired_document, diff_fields
+from reconciler.planning.plan import SecretFingerprints, desired_document
 
 leaves = st.one_of(
     st.none(),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.manifests.documents import canonical
 from reconciler.models import FieldChange, Manifest, Record
-from reconciler.planning.plan import SecretFingerprints, canonical, desired_document, plan
+from reconciler.planning.plan import SecretFingerprints, desired_document, plan
 
 OWNER = "reconciler"
 

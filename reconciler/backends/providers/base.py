@@ -40,8 +40,8 @@ from reconciler.backends.remote.shell import RemoteRegistry, endpoint, is_masked
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.backends.remote.transport import Credential, RetryPolicy, Transport
 from reconciler.errors import RegistryError, StaleRecordError
+from reconciler.manifests.documents import canonical, diff_fields, live_document
 from reconciler.models import Change, Plan, Record
-from reconciler.planning.plan import canonical, diff_fields, live_document
 from reconciler.redaction import REDACTOR
 
 
