@@ -35,7 +35,7 @@ def run_dict(run: RunEntry) -> dict[str, Any]:
         "actor": run.actor,
         "created": run.created,
         "updated": run.updated,
-        "replaced": getattr(run, "replaced", 0),
+        "replaced": run.replaced,
         "deleted": run.deleted,
         "outcome": run.outcome,
         "message": run.message,
@@ -65,7 +65,7 @@ def render_history(runs: Sequence[RunEntry], fmt: str, *, registry: str) -> str:
 
 def _row(run: RunEntry) -> tuple[str, ...]:
     changes = f"+{run.created} ~{run.updated} -{run.deleted}"
-    replaced = getattr(run, "replaced", 0)
+    replaced = run.replaced
     if replaced:
         changes += f" ±{replaced}"
     seconds = duration(run)

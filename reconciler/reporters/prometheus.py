@@ -84,7 +84,7 @@ def write_metrics(
         )
     if report.result is not None:
         gauge("refused_records", "Records apply refused (conflicts).", len(report.result.refused))
-    if getattr(report, "schema", None) is not None:
+    if report.schema is not None:
         findings = schema_findings(report)
         gauge(
             "schema_breaking_changes",

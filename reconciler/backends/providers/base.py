@@ -265,16 +265,9 @@ class Provider(RemoteRegistry, PlanReview):
         object unowned if its deletion then failed, as the state keeps one object per name."""
         new = replace.record
         self._fresh(replace.old_id, replace.expected_version, new.name, "replacing")
-        self.delete(replace.old_id, new.name)
-        self._state.forget(replace.old_id)
-        try:
-            self._create(new)
-        except RegistryError as exc:
-            raise RegistryError(
-                f"replacing {self.noun} '{new.name}' failed half-way: its old object "
-                f"{replace.old_id} was deleted, but {exc}. '{new.name}' is now missing from "
-                "the registry; run reconcile again to create it"
-            ) from None
+        self._delete_then_create(
+            replace, lambda: self.delete(replace.old_id, new.name), noun=self.noun, old="object"
+        )
 
     def _delete(self, gone: RecordDelete) -> None:
         self._fresh(gone.id, gone.expected_version, gone.name, "deleting")

@@ -150,16 +150,13 @@ class HttpRegistry(RemoteRegistry):
     def _replace(self, replace: RecordReplace) -> None:
         """Delete, then register: the name is unique, so the new record cannot come first."""
         name = replace.record.name
-        self._api.delete(replace.old_id, name)
-        self._state.forget(replace.old_id)
-        try:
-            self._create(replace.record)
-        except RegistryError as exc:
-            raise RegistryError(
-                f"replacing source '{name}' failed half-way: its old record {replace.old_id} "
-                f"was deleted, but {exc}. '{name}' is now missing from the registry; run "
-                "reconcile again to register it"
-            ) from None
+        self._delete_then_create(
+            replace,
+            lambda: self._api.delete(replace.old_id, name),
+            noun="source",
+            old="record",
+            create="register",
+        )
 
     def _delete(self, gone: RecordDelete) -> None:
         self._api.delete(gone.id, gone.name)

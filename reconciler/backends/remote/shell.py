@@ -240,6 +240,29 @@ class RemoteRegistry(Registry):
             "registry and adopt it with `reconcile import`, or delete it"
         ) from None
 
+    def _delete_then_create(
+        self,
+        replace: RecordReplace,
+        delete: Callable[[], None],
+        *,
+        noun: str,
+        old: str,
+        create: str = "create",
+    ) -> None:
+        """A replace as every API registry makes it: `delete` the old object, forget it, then
+        create the new one; a create that fails then says the name is now missing."""
+        name = replace.record.name
+        delete()
+        self._state.forget(replace.old_id)
+        try:
+            self._create(replace.record)
+        except RegistryError as exc:
+            raise RegistryError(
+                f"replacing {noun} '{name}' failed half-way: its old {old} {replace.old_id} "
+                f"was deleted, but {exc}. '{name}' is now missing from the registry; run "
+                f"reconcile again to {create} it"
+            ) from None
+
     def _update(self, update: RecordUpdate) -> None:
         raise NotImplementedError
 
