@@ -15,7 +15,7 @@ from reconciler.cli.settings import Settings, from_context
 from reconciler.errors import InvalidManifests, ReconcilerError
 from reconciler.redaction import REDACTOR
 from reconciler.reporters import Report
-from reconciler.reporters.escaping import terminal, visible
+from reconciler.reporters.escaping import terminal_lines, visible
 
 
 def settings(ctx: click.Context) -> Settings:
@@ -67,11 +67,11 @@ def run(
         for problem in exc.problems:
             click.echo(visible(str(problem)), err=True)  # a report value: never scrubbed as text
         message = str(exc) if kind != "validate" else str(exc).split(";")[0]
-        click.echo(f"error: {terminal(message)}", err=True)
+        click.echo(f"error: {terminal_lines(message)}", err=True)
         code = exc.exit_code
     except ReconcilerError as exc:
         error = str(exc)
-        click.echo(f"error: {terminal(str(exc))}", err=True)
+        click.echo(f"error: {terminal_lines(str(exc))}", err=True)
         code = exc.exit_code
     sys.exit(delivery.finish(code, kind=kind, error=REDACTOR.scrub(error)))
 

@@ -46,6 +46,12 @@ def _scrubbed(text: str) -> str:
     return REDACTOR.scrub(text)
 
 
+def terminal_lines(text: str) -> str:
+    """A message of several lines that we composed (e.g. one line per missing variable): each
+    line as `terminal` shows it, and none that GitHub's runner would read as a command."""
+    return "\n".join(gh_log_line(terminal(line)) for line in text.split("\n"))
+
+
 def terminal(text: str) -> str:
     """An error line for a terminal or a log: secrets scrubbed (the last guard for free text
     from outside), control characters shown escaped. Report values use `visible`."""
