@@ -57,7 +57,7 @@ def test_every_scheme_opens_a_registry_with_the_capabilities_it_declares(
             assert (snapshot_store(registry) is registry) == sql, scheme
             assert isinstance(registry, SnapshotStore) == sql, scheme
             provider = scheme.endswith("+")
-            assert (plan_review(registry) is registry) == provider, scheme
+            assert (plan_review(registry) is not None) == provider, scheme
             assert isinstance(registry, PlanReview) == provider, scheme
         finally:
             registry.close()
