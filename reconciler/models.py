@@ -39,6 +39,10 @@ class Manifest(_Frozen):
     # Whose breakage schema changes are judged by: readers (default) or writers.
     schema_perspective: Literal["consumer", "producer"] = "consumer"
     lifecycle: Lifecycle = Lifecycle()
+    # Names the source had before: its record is found (and renamed) under them.
+    previous_names: tuple[str, ...] = ()
+    # Reconciler-only: the environments this manifest is for (None: all); never applied.
+    environments: tuple[str, ...] | None = None
     file: str = Field(default="", exclude=True)
     line: int = Field(default=0, exclude=True)
 

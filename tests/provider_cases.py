@@ -12,10 +12,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from conftest import CUSTOMERS, EVENTS, ORDERS
 from fake_airbyte_agents import AirbyteAgents
 from fake_airweave import Airweave
 from fake_splendor import Splendor
 from fake_streamkap import Streamkap
+from sources_api import SourcesApi
 
 TOKEN = "tok-Secret-3a9e71"
 
@@ -48,6 +50,21 @@ class Case:
     prepare: Callable[[Any], None] = lambda server: None
     # Variables the manifests' other secret references need.
     env: dict[str, str] = field(default_factory=dict)
+    # Whether the API has a place for the owner marker (a fresh runner then still plans).
+    marks_owner: bool = False
+    # How a plan shows orders' type ("streamkap/postgresql": "streamkap/").
+    type_prefix: str = ""
+    # Whether a manifest of another registry's type (`csv`) is blocked.
+    foreign_types: bool = True
+    # Whether it is reached over HTTP with a state store (False: a SQL registry).
+    api: bool = True
+    # A pytest fixture whose value `start_on` starts the server with (else `start()`).
+    fixture: str | None = None
+    start_on: Callable[[Any], AbstractContextManager[Any]] | None = None
+
+    @property
+    def shown_type(self) -> str:
+        return self.type_prefix or f"{self.name}/"
 
 
 # -- Streamkap ----------------------------------------------------------------------------
@@ -290,4 +307,38 @@ def _splendor_drift(server: Splendor, name: str) -> str:
     return "deleted outside git"
 
 
+# -- The Sources API (the reconciler's own HTTP registry) -----------------------------------
+
+SOURCES_API = Case(
+    name="sources-api",
+    token_env="RECONCILER_TOKEN",
+    manifests={
+        "shop/orders.yaml": ORDERS,
+        "customers.yml": CUSTOMERS,
+        "events.yaml": EVENTS,
+    },
+    start=lambda: SourcesApi.running(token=TOKEN),
+    url=lambda s: s.url,
+    names=lambda s: sorted(r["name"] for r in s.records.values()),
+    secret=lambda s, name: s.by_name(name)["connection"]["password"],
+    add_foreign=lambda s, name: s.add(name) and None,
+    drift=lambda s, name: _sources_api_drift(s, name),
+    edit=("customers.yml", "Customer export from the CRM.", "Nightly."),
+    edit_action="replace",  # no update endpoint
+    edited=lambda s: s.by_name("customers")["description"] == "Nightly.",
+    rotate_action="replace",
+    marks_owner=True,
+    type_prefix="postgres",
+    foreign_types=False,
+    prepare=lambda s: setattr(s, "mask_secrets", True),  # as a real service may answer
+)
+
+
+def _sources_api_drift(server: SourcesApi, name: str) -> str:
+    server.by_name(name)["description"] = "Edited in the registry's UI."
+    return "description"
+
+
+# The providers; the contract suite (test_providers.py) runs over every API registry.
 CASES = [STREAMKAP, AIRWEAVE, AIRBYTE_AGENTS, SPLENDOR]
+REGISTRIES = [*CASES, SOURCES_API]

@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from click.testing import Result
+from click.testing import CliRunner, Result
 from conftest import reconcile
 
 from reconciler.backends.base import ConnectOptions, NewRecord, RunEntry
 from reconciler.backends.providers.base import Provider
 from reconciler.backends.remote.polling import Waiter
 from reconciler.backends.remote.transport import RetryPolicy
+from reconciler.cli import cli
 
 
 class Clock:
@@ -67,7 +68,9 @@ class Cli:
         self.sources = tmp_path / "sources.d"
         self.sources.mkdir(exist_ok=True)
         self.state = f"sqlite:///{tmp_path / 'state.db'}"
-        self.env = {token_env: token, "RECONCILER_OPERATION_TIMEOUT": "30"}
+        self.env = {"RECONCILER_OPERATION_TIMEOUT": "30"}
+        if token_env:  # a SQL registry has none
+            self.env[token_env] = token
         self.token = token
 
     def __call__(self, *args: str, **env: str) -> Result:
@@ -80,6 +83,15 @@ class Cli:
             **{**self.env, **env},
         )
         assert self.token not in result.output + result.stderr
+        return result
+
+    def init(self) -> Result:
+        """`reconcile registry init`: this state store is the registry's from now on (a
+        registry that already has objects is otherwise refused as unknown to it)."""
+        result = CliRunner().invoke(
+            cli, ["registry", "init", "--registry", self.registry, "--state", self.state]
+        )
+        assert result.exit_code == 0, result.output
         return result
 
     def edit(self, file: str, old: str, new: str) -> None:

@@ -19,9 +19,11 @@ from reconciler import progress
 from reconciler.backends import BACKENDS, open_registry
 from reconciler.backends.base import (
     ConnectOptions,
+    LiveSchemas,
     PlanReview,
     Registry,
     SnapshotStore,
+    live_schemas,
     plan_review,
     snapshot_store,
 )
@@ -53,24 +55,31 @@ def test_every_scheme_opens_a_registry_with_the_capabilities_it_declares(
         try:
             assert isinstance(registry, Registry), scheme
             sql = scheme in ("sqlite", "postgresql", "postgres")
-            # SQL registries keep snapshots; the per-field review is every provider's.
-            assert (snapshot_store(registry) is registry) == sql, scheme
-            assert isinstance(registry, SnapshotStore) == sql, scheme
-            provider = scheme.endswith("+")
-            assert (plan_review(registry) is not None) == provider, scheme
-            assert isinstance(registry, PlanReview) == provider, scheme
+            sources_api = scheme in ("http", "https")
+            # Snapshots: SQL registries, and the Sources API (in its state store); the
+            # per-field review: every provider and the Sources API; live columns through the
+            # registry's own API: the Sources API only.
+            keeps_snapshots = sql or sources_api
+            assert (snapshot_store(registry) is registry) == keeps_snapshots, scheme
+            assert isinstance(registry, SnapshotStore) == keeps_snapshots, scheme
+            reviews = not sql
+            assert (plan_review(registry) is not None) == reviews, scheme
+            assert isinstance(registry, PlanReview) == reviews, scheme
+            assert (live_schemas(registry) is not None) == sources_api, scheme
+            assert isinstance(registry, LiveSchemas) == sources_api, scheme
         finally:
             registry.close()
 
 
-def test_the_snapshot_migration_version_names_the_migration_that_creates_the_table() -> None:
+def test_the_snapshot_migration_version_names_the_table_s_current_shape() -> None:
     steps = migrations({"uuid": "", "json": "", "time": ""})
     creates = [
         i + 1
         for i, step in enumerate(steps)
         if any("CREATE TABLE schema_snapshots" in statement for statement in step)
     ]
-    assert creates == [SCHEMA_SNAPSHOTS_VERSION]
+    # The newest (re)creation gives the table its current shape: older ones lack columns.
+    assert creates and max(creates) == SCHEMA_SNAPSHOTS_VERSION
 
 
 class _Terminal(io.StringIO):

@@ -16,6 +16,7 @@ from sources_api import SourcesApi
 from reconciler.backends import open_registry
 from reconciler.backends.base import (
     ConnectOptions,
+    LiveSchema,
     NewRecord,
     RecordDelete,
     RecordReplace,
@@ -23,7 +24,7 @@ from reconciler.backends.base import (
     RunEntry,
     Writes,
 )
-from reconciler.backends.providers.sources_api import HttpRegistry, LiveSchema
+from reconciler.backends.providers.sources_api import HttpRegistry
 from reconciler.backends.providers.sources_api_client import RetryPolicy
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.models import Unreachable
@@ -102,7 +103,7 @@ def test_create_replace_delete_round_trip_keeps_state(
     api: SourcesApi, connect: Any, state_url: str
 ) -> None:
     registry = connect(state=state_url)
-    assert registry.init() >= 3 and not registry.updates_in_place
+    assert registry.init() >= 3
     a, b = new("alpha", description="first"), new("beta")
     registry.apply(Writes(creates=[a, b]), run())
     records = {r.name: r for r in registry.list_records()}
@@ -359,7 +360,7 @@ def test_a_failure_mid_apply_keeps_the_state_of_what_was_done(
         registry.apply(Writes(creates=[new("a"), new("b"), new("c")]), run())
     assert str(caught.value) == (
         f"registering source 'b': HTTP 500 from {api.url}: injected failure (applied before "
-        "the failure: 0 adopted, 1 created, 0 replaced, 0 deleted)"
+        "the failure: 0 updated, 1 created, 0 replaced, 0 deleted)"
     )
     records = {r.name: r.managed_by for r in registry.list_records()}
     assert records == {"a": "reconciler"}  # committed although the apply failed

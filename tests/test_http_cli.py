@@ -196,7 +196,7 @@ def test_a_failure_mid_apply_then_a_clean_rerun_converges(
     api.fail(method="POST", status=500, skip=1)  # the second registration fails
     failed = http(api=api, state=state, sources=sources)
     assert failed.exit_code == 1
-    assert "(applied before the failure: 0 adopted, 1 created, 0 replaced, 0 deleted)" in (
+    assert "(applied before the failure: 0 updated, 1 created, 0 replaced, 0 deleted)" in (
         failed.stderr
     )
     assert len(api.records) == 1

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pydantic is imported by the commands that read records, not by --help
-    from reconciler.models import Plan, Record
+    from reconciler.models import Plan, Record, Unreachable
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,20 @@ class SchemaSnapshot:
         return self.accepted_at is not None
 
 
+@dataclass(frozen=True)
+class LiveSchema:
+    """A source's live table as GET /v1/sources/{id}/schema reports it.
+
+    `columns` are `{"name", "type"}` mappings, the shape `schemachanges.compare` accepts;
+    the API reports neither nullability nor column positions (so no rename detection).
+    """
+
+    source_id: str
+    source: str
+    columns: tuple[dict[str, str], ...]
+    inspected_at: datetime | None
+
+
 @runtime_checkable
 class Registry(Protocol):
     """A live registry. Writes are all-or-nothing and check each record's version."""
@@ -212,6 +226,19 @@ class PlanReview(Protocol):
     updates it cannot make in place into replaces and blocks the changes it cannot make."""
 
     def review_plan(self, plan: Plan) -> Plan: ...
+
+
+@runtime_checkable
+class LiveSchemas(Protocol):
+    """A registry that reads its sources' live columns through its own API (the Sources
+    API), so `reconcile schema` needs no database credentials."""
+
+    def live_schemas(self, names: Sequence[str]) -> dict[str, LiveSchema | Unreachable]: ...
+
+
+def live_schemas(registry: Registry) -> LiveSchemas | None:
+    """The registry's own reading of live columns, or None when the databases are read."""
+    return registry if isinstance(registry, LiveSchemas) else None
 
 
 def snapshot_store(registry: Registry) -> SnapshotRegistry | None:

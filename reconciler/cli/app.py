@@ -11,6 +11,7 @@ from reconciler.cli import (
     drift,
     history,
     import_cmd,
+    live,
     plan,
     registry,
     schema,
@@ -19,6 +20,7 @@ from reconciler.cli import (
 )
 from reconciler.cli.options import (
     BARE_OPTIONS,
+    NOTIFY,
     OUTPUT,
     OWNER,
     REGISTRY,
@@ -29,7 +31,7 @@ from reconciler.cli.options import (
 )
 from reconciler.cli.reconciling import reconcile
 from reconciler.cli.running import settings
-from reconciler.cli.usage import Group
+from reconciler.cli.usage import Group, UsageError
 
 
 @click.group(
@@ -37,7 +39,7 @@ from reconciler.cli.usage import Group
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *BARE_OPTIONS, *RUN_OPTIONS)
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *BARE_OPTIONS, *RUN_OPTIONS, NOTIFY)
 @flag("--dry-run", help="Show the plan; write nothing (same as `reconcile plan`).")
 @click.version_option(package_name="reconciler")
 @click.pass_context
@@ -58,6 +60,8 @@ def cli(ctx: click.Context, /, **_: object) -> None:
     """
     if ctx.invoked_subcommand is None:
         s = settings(ctx)
+        if s.dry_run and s.notify:  # a plan writes nothing, not even what was notified
+            raise UsageError("--notify needs an apply or `reconcile drift`, not --dry-run", ctx)
         reconcile(s, dry_run=s.dry_run)
 
 
@@ -69,6 +73,8 @@ for command in (
     registry.registry,
     import_cmd.import_,
     history.history,
+    live.list_,
+    live.show,
     schema_export.schema_export,
     schema.schema,
 ):

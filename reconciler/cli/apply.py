@@ -8,6 +8,7 @@ import click
 
 from reconciler.cli.options import (
     APPLY_OPTIONS,
+    NOTIFY,
     OUTPUT,
     OWNER,
     REGISTRY,
@@ -21,12 +22,22 @@ from reconciler.cli.running import settings
 from reconciler.cli.usage import Command, UsageError
 
 # The options a saved plan was made with: given again to `apply PLAN_FILE`, they are refused.
-FIXED_BY_PLAN = frozenset({"prune", "max_deletes", "force_deletes"})
+FIXED_BY_PLAN = frozenset(
+    {
+        "prune",
+        "max_deletes",
+        "force_deletes",
+        "force_conflicts",
+        "force_replaces",
+        "select",
+        "exclude",
+    }
+)
 
 
 @click.command(cls=Command)
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *APPLY_OPTIONS, *RUN_OPTIONS)
+@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *APPLY_OPTIONS, *RUN_OPTIONS, NOTIFY)
 @flag("--dry-run", help="Refused: see `reconcile plan`.", hidden=True)
 @click.pass_context
 def apply(ctx: click.Context, /, plan_file: Path | None, **_: object) -> None:

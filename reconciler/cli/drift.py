@@ -5,14 +5,24 @@ from __future__ import annotations
 import click
 
 from reconciler import exit_codes
-from reconciler.cli.options import OUTPUT, OWNER, REGISTRY, REPORT_OPTIONS, SOURCES, with_options
-from reconciler.cli.reconciling import report, run_options
+from reconciler.cli.options import (
+    NOTIFY,
+    OUTPUT,
+    OWNER,
+    REGISTRY,
+    REPORT_OPTIONS,
+    SELECTION,
+    SOURCES,
+    VARIABLES,
+    with_options,
+)
+from reconciler.cli.reconciling import notify, partial_note, report, run_options
 from reconciler.cli.running import emit, run_settings, settings
 from reconciler.cli.usage import Command
 
 
 @click.command(cls=Command)
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *REPORT_OPTIONS)
+@with_options(SOURCES, *VARIABLES, REGISTRY, OWNER, OUTPUT, *REPORT_OPTIONS, *SELECTION, NOTIFY)
 @click.option(
     "--write",
     is_flag=True,
@@ -34,6 +44,8 @@ def drift(ctx: click.Context, /, write: bool, **_: object) -> None:
 
         outcome = workflow.dry_run(run_options(s), must_exist=True)
         emit(report("drift", s, outcome), s.stdout)
+        partial_note(s, outcome)
+        notify(s, outcome.plan)
         if write:
             from reconciler.workflow import drift_writeback
 

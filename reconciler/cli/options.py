@@ -45,6 +45,23 @@ SOURCES = option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory of *.yaml/*.yml manifests, read recursively.",
 )
+# Environments from one repository: --var-file values for ${var:NAME} (RECONCILER_VAR_NAME
+# too; the file wins) and the environment that `environments: [...]` lists are matched with.
+VARIABLES: list[Callable[[F], F]] = [
+    option(
+        "--var-file",
+        name="var_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="YAML mapping of NAME: value for ${var:NAME} in manifests (not for secrets); "
+        "wins over RECONCILER_VAR_NAME.",
+    ),
+    option(
+        "--environment",
+        name="environment",
+        help="The environment of this run: manifests with `environments:` not listing it "
+        "are skipped (never pruned).",
+    ),
+]
 REGISTRY_URL = option(
     "--registry",
     name="registry",
@@ -116,6 +133,11 @@ PRUNE_OPTIONS: list[Callable[[F], F]] = [
 FORCE_CONFLICTS = flag(
     "--force-conflicts", help="Apply records changed both in git and outside git (git wins)."
 )
+FORCE_REPLACES = flag(
+    "--force-replaces",
+    help="Replace records whose lifecycle.prevent_destroy is set, where the registry can only "
+    "change a field by replacing the record (it gets a new id).",
+)
 STRICT = flag(
     "--strict", help="Fail a plan when a ${env:...}/${file:...} reference cannot be resolved."
 )
@@ -147,30 +169,82 @@ SCHEMA_OPTIONS: list[Callable[[F], F]] = [
     ),
     *SCHEMA_TUNING,
 ]
+
+
+def _check_selectors(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    """A bad selector is a usage error before anything is read."""
+    from reconciler.planning.selection import SelectionError, parse
+
+    try:
+        parse(value)
+    except SelectionError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
+SELECTION: list[Callable[[F], F]] = [
+    option(
+        "--select",
+        "-s",
+        name="select",
+        multiple=True,
+        show_default=False,
+        callback=_check_selectors,
+        metavar="SELECTOR",
+        help="Only these sources: name:GLOB (or a bare GLOB), tag:GLOB, path:PREFIX, "
+        "type:GLOB; space-separated is a union, comma-joined an intersection; repeatable. "
+        "For exceptional situations: the rest of the registry is left as it is.",
+    ),
+    option(
+        "--exclude",
+        name="exclude",
+        multiple=True,
+        show_default=False,
+        callback=_check_selectors,
+        metavar="SELECTOR",
+        help="Leave out these sources (same selectors as --select); repeatable.",
+    ),
+]
+NO_SCHEMA = flag(
+    "--no-schema",
+    help="Apply without checking the tables of sources that declare columns or "
+    "schema_policy (checked by default on apply).",
+)
 # What each way of planning takes (a plan takes no lock; an apply is always strict).
 PLAN_OPTIONS: list[Callable[[F], F]] = [
+    *VARIABLES,
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
+    FORCE_REPLACES,
     STRICT,
     DETAILED_EXITCODE,
     *SCHEMA_OPTIONS,
+    *SELECTION,
 ]
 APPLY_OPTIONS: list[Callable[[F], F]] = [
+    *VARIABLES,
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
+    FORCE_REPLACES,
     LOCK_TIMEOUT,
     KEEP_RUNS,
     DETAILED_EXITCODE,
     *SCHEMA_OPTIONS,
+    NO_SCHEMA,
+    *SELECTION,
 ]
 BARE_OPTIONS: list[Callable[[F], F]] = [
+    *VARIABLES,
     *PRUNE_OPTIONS,
     FORCE_CONFLICTS,
+    FORCE_REPLACES,
     STRICT,
     LOCK_TIMEOUT,
     KEEP_RUNS,
     DETAILED_EXITCODE,
     *SCHEMA_OPTIONS,
+    NO_SCHEMA,
+    *SELECTION,
 ]
 PROGRESS = click.option(
     "--progress/--no-progress",
@@ -196,6 +270,14 @@ REPORT_OPTIONS: list[Callable[[F], F]] = [
     ),
     PROGRESS,
 ]
+NOTIFY = option(
+    "--notify",
+    name="notify",
+    metavar="URL",
+    show_default=False,
+    help="Post new findings (drift, conflict, breaking schema change, failed apply) to URL "
+    "as Slack-compatible JSON, once each; the URL is a secret.",
+)
 FAIL_ON_DRIFT = flag(
     "--fail-on-drift", help="Exit 2 when records were changed outside git (even once converged)."
 )

@@ -28,6 +28,9 @@ def registry_init(ctx: click.Context, /, **_: object) -> None:
         store = open_registry(s.registry, writable=True, options=s.connect)
         try:
             applied = store.init()
+            declare = getattr(store, "declare_state", None)  # an API registry's state store
+            if declare is not None:
+                declare()
         finally:
             store.close()
         state = f"{applied} migration(s) applied" if applied else "already up to date"

@@ -9,19 +9,20 @@ from reconciler.cli.options import (
     PROGRESS,
     REGISTRY,
     SCHEMA_TUNING,
+    SELECTION,
     SOURCES,
     flag,
     option,
     with_options,
 )
-from reconciler.cli.reconciling import schema_options
+from reconciler.cli.reconciling import schema_options, selected
 from reconciler.cli.running import emit, run_settings, settings
 from reconciler.cli.usage import Command
 from reconciler.reporters import Report
 
 
 @click.command(cls=Command)
-@with_options(SOURCES, REGISTRY, OUTPUT, PROGRESS, *SCHEMA_TUNING)
+@with_options(SOURCES, REGISTRY, OUTPUT, PROGRESS, *SCHEMA_TUNING, *SELECTION)
 @click.option(
     "--name", "names", multiple=True, metavar="NAME", help="Check only NAME (repeatable)."
 )
@@ -64,10 +65,12 @@ def schema(
     s = settings(ctx)
 
     def action() -> int:
-        from reconciler.tableschema.check import run as check
+        from reconciler.manifests.loading import load_manifests
+        from reconciler.tableschema.check import check_registry
 
         options = schema_options(s, record=not s.no_record, names=names, accept=accept)
-        display, manifests, found = check(s.sources_dir, s.registry, options, connect=s.connect)
+        manifests = selected(s, load_manifests(s.sources_dir))
+        display, found = check_registry(manifests, s.registry, options, connect=s.connect)
         emit(
             Report(
                 kind="schema",

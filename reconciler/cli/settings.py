@@ -26,6 +26,8 @@ ENVVARS = {
     "registry": "RECONCILER_REGISTRY",
     "owner": "RECONCILER_OWNER",
     "state": "RECONCILER_STATE",
+    "environment": "RECONCILER_ENVIRONMENT",
+    "notify": "RECONCILER_NOTIFY_URL",
 }
 
 
@@ -54,6 +56,7 @@ class Settings:
     max_deletes: int = 10
     force_deletes: bool = False
     force_conflicts: bool = False
+    force_replaces: bool = False
     strict: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     keep_runs: int = ConnectOptions().keep_runs
@@ -67,6 +70,14 @@ class Settings:
     progress: bool | None = None
     dry_run: bool = False
     no_record: bool = False
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    no_schema: bool = False
+    # Environments (manifests/variables.py): ${var:NAME} values and `environments:` lists.
+    var_file: Path | None = None
+    environment: str | None = None
+    # Where a run that needs a human posts its new findings (a secret: shown redacted).
+    notify: str | None = None
     # The settings given on the command line, before or after the subcommand.
     given: frozenset[str] = field(default=frozenset(), compare=False)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli.options import OUTPUT, PROGRESS, SOURCES, with_options
+from reconciler.cli.options import OUTPUT, PROGRESS, SOURCES, VARIABLES, with_options
 from reconciler.cli.running import emit, run, settings
 from reconciler.cli.usage import Command
 from reconciler.exit_codes import EXIT_OK
@@ -12,16 +12,17 @@ from reconciler.reporters import Report
 
 
 @click.command(cls=Command)
-@with_options(SOURCES, OUTPUT, PROGRESS)
+@with_options(SOURCES, *VARIABLES, OUTPUT, PROGRESS)
 @click.pass_context
 def validate(ctx: click.Context, /, **_: object) -> None:
     """Check every manifest; report all problems as FILE:LINE: message. Opens no registry."""
     s = settings(ctx)
 
     def action() -> int:
+        from reconciler.cli.reconciling import scope
         from reconciler.manifests.loading import find_manifest_files, load_manifests
 
-        manifests = load_manifests(s.sources_dir)
+        manifests = load_manifests(s.sources_dir, scope=scope(s))
         found = Report(
             kind="validate",
             registry="",

@@ -24,7 +24,9 @@ from reconciler import progress
 from reconciler.errors import InvalidManifests, Problem, ReconcilerError
 from reconciler.manifests import batches as fastscan
 from reconciler.manifests import fast_path as fastload
+from reconciler.manifests import renames, variables
 from reconciler.manifests.json_schemas import is_sensitive, manifest_validator
+from reconciler.manifests.variables import Scope
 from reconciler.manifests.yaml_lines import Document, dotted, parse_documents
 from reconciler.models import Manifest
 from reconciler.secret_refs import ALLOW_EMPTY, VARIABLE
@@ -171,15 +173,35 @@ def _suffix(name: str) -> str:
     return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
-def load_manifests(sources_dir: Path, *, allow_empty: bool = False) -> list[Manifest]:
+@dataclass(frozen=True)
+class Loaded:
+    manifests: list[Manifest]
+    # Casefolded names of manifests for other environments: out of this run's reach.
+    skipped: frozenset[str] = frozenset()
+
+
+def load_manifests(
+    sources_dir: Path, *, allow_empty: bool = False, scope: Scope | None = None
+) -> list[Manifest]:
     """All manifests of the directory, or InvalidManifests listing every problem.
 
     A directory that declares no source is an error (a mistyped path, a checkout gone wrong)
     unless `allow_empty`: with --prune, the prune guard decides about emptying a registry.
     """
+    return load_scoped(sources_dir, allow_empty=allow_empty, scope=scope).manifests
+
+
+def load_scoped(
+    sources_dir: Path, *, allow_empty: bool = False, scope: Scope | None = None
+) -> Loaded:
+    """`load_manifests` in an environment: variables resolved, other environments' manifests
+    skipped (their names returned, so no run prunes their records)."""
+    scope = scope or variables.load_scope(None, os.environ.get(variables.ENVIRONMENT_VAR))
+    skipped: set[str] = set()
     manifests: list[Manifest] = []
     problems: list[Problem] = []
     names: list[_Name] = []
+    claims: list[renames.Claim] = []
     _check_directory(sources_dir)
     prefix = (sources_dir / "_").as_posix()[:-1]  # what Path.as_posix() puts before a child
     files = _manifest_files(sources_dir)
@@ -195,12 +217,21 @@ def load_manifests(sources_dir: Path, *, allow_empty: bool = False) -> list[Mani
         docs, file_problems = _read(Path(opened), display)
         problems.extend(file_problems)
         for doc in docs:
+            if not scope.includes(doc.data):
+                skipped.update(n.name.casefold() for n in _names(doc, display))
+                continue
             names.extend(_names(doc, display))
+            misuse = _resolve_variables(doc, display, scope)
+            if misuse:
+                problems.extend(misuse)
+                continue
+            claims.extend(renames.claims_in(doc, display))
             manifest, doc_problems = validate_document(doc, display)
             problems.extend(doc_problems)
             if manifest is not None and not file_problems:
                 manifests.append(manifest)
     problems.extend(_duplicate_names(names))
+    problems.extend(renames.clashes(((n.name, n.file, n.line) for n in names), claims))
     if problems:
         raise InvalidManifests(sorted(set(problems), key=lambda p: (p.file, p.line, p.message)))
     if not manifests and not allow_empty:
@@ -208,7 +239,16 @@ def load_manifests(sources_dir: Path, *, allow_empty: bool = False) -> list[Mani
             f"no sources in sources directory '{sources_dir.as_posix()}' "
             f"(no *.yaml / *.yml file in it declares one)"
         )
-    return manifests
+    return Loaded(manifests, frozenset(skipped))
+
+
+def _resolve_variables(doc: Document, display: str, scope: Scope) -> list[Problem]:
+    """Replace the document's `${var:...}` in place; a problem for each that cannot be."""
+    original = doc.data
+    doc.data, misuse = variables.resolve(
+        original, scope, sensitive=lambda path: _is_sensitive(original, path)
+    )
+    return [Problem(display, doc.line_of(m.path), m.message) for m in misuse]
 
 
 def _load_fast(files: list[tuple[str, str]], prefix: str) -> Iterator[list[Manifest] | None]:
@@ -226,6 +266,10 @@ def _load_fast(files: list[tuple[str, str]], prefix: str) -> Iterator[list[Manif
 
 
 def _manifests(docs: list[Document], display: str) -> list[Manifest] | None:
+    if any("previous_names" in doc.data for doc in docs):
+        return None  # the exact path knows each previous name's line, for its problems
+    if any(variables.mentions(doc.data) for doc in docs):
+        return None  # variables and environments are resolved on the exact path
     try:
         return [Manifest(**doc.data, file=display, line=doc.line) for doc in docs]
     except ValidationError:

@@ -71,6 +71,8 @@ class PruneGuard:
     max_deletes: int = 10
     force: bool = False
     sources_present: bool = True
+    # Planned under --select/--exclude: "owned" counts only the records in the selection.
+    selected: bool = False
 
 
 def plan(
@@ -98,9 +100,12 @@ def plan(
     live = {r.name.casefold(): r for r in records}
     changes: list[Change] = []
     blocked: list[Blocked] = []
+    current = {m.name.casefold() for m in manifests}
     for manifest in manifests:
         key = manifest.name.casefold()
         record = live.pop(key, None)
+        if record is None and manifest.previous_names:
+            record = _renamed(manifest, live, current)
         fingerprints = secrets.desired.get(key, {})
         if record is None:
             changes.append(_create(manifest, fingerprints, recreate=key in known))
@@ -157,6 +162,20 @@ def plan(
     )
 
 
+def _renamed(manifest: Manifest, live: dict[str, Record], current: set[str]) -> Record | None:
+    """The live record a renamed manifest keeps (taken out of `live`: it is neither an
+    orphan nor pruned), found under its first previous name that no manifest has now.
+
+    It goes through the usual checks: unreadable or owned by someone else, it is blocked,
+    never taken; otherwise the comparison shows `name: "old" -> "new"` on the same id.
+    """
+    for previous in manifest.previous_names:
+        key = previous.casefold()
+        if key not in current and key in live:
+            return live.pop(key)
+    return None
+
+
 def _memo(of: Callable[[Any], str] | None) -> Callable[[Any], str] | None:
     """A fingerprint function that computes each distinct value's HMAC once per plan."""
     if of is None:
@@ -182,7 +201,11 @@ def _guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:
         noun = "record" if deletes == 1 else "records"
         why = f"it would delete {deletes} {noun}, more than --max-deletes {guard.max_deletes}"
     elif deletes * 2 > owned:
-        why = f"it would delete {deletes} of the {owned} records this owner manages (over half)"
+        where = " in the selection" if guard.selected else ""
+        why = (
+            f"it would delete {deletes} of the {owned} records this owner manages{where} "
+            "(over half)"
+        )
     else:
         return None
     return f"prune refused: {why}. Check --sources-dir, or pass --force-deletes to confirm."
@@ -219,10 +242,14 @@ def _taken(manifest: Manifest, record: Record, owner: str) -> Blocked:
     holder = (
         f"managed by '{record.managed_by}'" if record.managed_by else "not managed by reconciler"
     )
+    which = (
+        "a registry record with this name already exists"
+        if record.name.casefold() == manifest.name.casefold()
+        else f"the registry record '{record.name}' (in previous_names) exists"
+    )
     return Blocked(
         name=manifest.name,
-        reason=f"a registry record with this name already exists and is {holder}; "
-        f"owner '{owner}' will not take it over",
+        reason=f"{which} and is {holder}; owner '{owner}' will not take it over",
         file=manifest.file,
         line=manifest.line,
     )

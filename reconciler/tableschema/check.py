@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from reconciler.backends.base import (
     ConnectOptions,
     SchemaSnapshot,
     SnapshotRegistry,
+    live_schemas,
     snapshot_store,
 )
 from reconciler.errors import ReconcilerError, SecretResolutionError
@@ -50,14 +51,17 @@ from reconciler.tableschema.introspection import (
     introspect_postgres,
 )
 from reconciler.tableschema.report import Against, SchemaFinding, SchemaReport, SourceSchema, Status
+from reconciler.tableschema.through_registry import observe_through
 
 __all__ = [
+    "NoSnapshots",
     "SchemaFinding",
     "SchemaOptions",
     "SchemaReport",
     "SourceSchema",
     "check",
     "check_registry",
+    "declared",
     "evaluate",
     "run",
     "worst",
@@ -103,8 +107,9 @@ def check_registry(
     try:
         store = snapshot_store(registry)
         if store is None:
-            raise ReconcilerError(
-                f"registry {registry.display_url} cannot keep schema snapshots yet"
+            raise NoSnapshots(
+                f"registry {registry.display_url} has no way to read a source's live schema: "
+                "`reconcile schema` works with SQL registries and the Sources API"
             )
         if options.record:
             store.init()
@@ -125,7 +130,14 @@ def check(
     selected = select(manifests, options)
     baselines = registry.last_snapshots([m.name for m in selected], accepted=True)
     stats = IntrospectionStats()
-    outcomes = observe(selected, options, stats)
+    # An API registry that reads live schemas itself (the Sources API): no database
+    # credentials needed, and what it cannot report (nullability, positions) is not judged.
+    reader = live_schemas(registry)
+    through = reader.live_schemas if reader is not None else None
+    if through is not None:
+        outcomes = observe_through(through, selected, baselines)
+    else:
+        outcomes = observe(selected, options, stats)
     now = datetime.now(UTC)
     accepting = {name.casefold() for name in options.accept}
     who = actor()
@@ -141,6 +153,8 @@ def check(
             now=now,
         )
         results.append(result)
+        if snapshot is not None and through is not None:
+            snapshot = without_positions(snapshot)
         if snapshot is not None:
             snapshots.append(snapshot)
     recorded = 0
@@ -154,6 +168,16 @@ def check(
         queries=stats.queries,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+class NoSnapshots(ReconcilerError):
+    """The registry has no way to read a source's live schema (a provider registry)."""
+
+
+def declared(manifests: Sequence[Manifest]) -> list[Manifest]:
+    """The sources an apply checks by default: those that declare `columns` or set
+    `schema_policy` (a default policy on a source without a contract asks for nothing)."""
+    return [m for m in manifests if m.columns is not None or "schema_policy" in m.model_fields_set]
 
 
 def select(manifests: Sequence[Manifest], options: SchemaOptions) -> list[Manifest]:
@@ -342,6 +366,13 @@ def evaluate(
         **head,
     )
     return verdict, snapshot
+
+
+def without_positions(snapshot: SchemaSnapshot) -> SchemaSnapshot:
+    """An API reports no column positions: a snapshot without them never reads a drop and
+    an add as a rename on the next comparison."""
+    columns = tuple({k: v for k, v in c.items() if k != "position"} for c in snapshot.columns)
+    return replace(snapshot, columns=columns, hash=snapshot_hash(columns))
 
 
 def snapshot_hash(columns: Iterable[dict[str, Any]]) -> str:

@@ -22,10 +22,13 @@ from reconciler.backends.base import (
     plan_review,
 )
 from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
-from reconciler.manifests.loading import load_manifests
+from reconciler.manifests.loading import load_scoped
+from reconciler.manifests.variables import Scope
 from reconciler.models import ApplyResult, Manifest, Plan, Record
+from reconciler.planning import selection
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, desired_document, plan
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
+from reconciler.workflow.replace_guard import guard_replaces
 from reconciler.workflow.saved_plans import (
     PlanOptions,
     SavedPlan,
@@ -51,9 +54,17 @@ class Options:
     max_deletes: int = 10
     force_deletes: bool = False
     force_conflicts: bool = False
+    # Replace records whose lifecycle.prevent_destroy is set (a replace deletes).
+    force_replaces: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
+    # --select / --exclude (planning/selection.py): the plan covers only these sources.
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
     # Beyond the registry URL: the state store and timeout of an http(s) registry.
     connect: ConnectOptions = field(default_factory=ConnectOptions)
+    # Variables and environment the manifests are resolved in (manifests/variables.py).
+    # None: RECONCILER_VAR_* and RECONCILER_ENVIRONMENT only.
+    scope: Scope | None = None
 
 
 @dataclass(frozen=True)
@@ -66,19 +77,31 @@ class Outcome:
     registry_missing: bool = False
 
 
-def _prepare(options: Options, *, dry_run: bool) -> tuple[list[Manifest], ResolvedSecrets]:
-    manifests = load_manifests(options.sources_dir, allow_empty=options.prune)
+def _prepare(
+    options: Options, *, dry_run: bool
+) -> tuple[list[Manifest], ResolvedSecrets, frozenset[str]]:
+    loaded = load_scoped(options.sources_dir, allow_empty=options.prune, scope=options.scope)
+    manifests = loaded.manifests
     secrets = resolve_all(
         (desired_document(m) for m in manifests), strict=options.strict or not dry_run
     )
-    return manifests, secrets
+    return manifests, secrets, loaded.skipped
 
 
 def _plan(
-    options: Options, registry: Registry, manifests: list[Manifest], secrets: ResolvedSecrets
+    options: Options,
+    registry: Registry,
+    manifests: list[Manifest],
+    secrets: ResolvedSecrets,
+    skipped: frozenset[str] = frozenset(),
 ) -> tuple[Plan, list[Record]]:
     key = registry.fingerprint_key()
     records = registry.list_records()
+    # An API registry whose state store has never seen it may be blind to what it owns.
+    blind = getattr(registry, "refuse_blind", None)
+    if blind is not None:
+        blind(len(records))
+    records = _in_scope(records, skipped, options.owner)
     fingerprints = SecretFingerprints(
         desired=secrets.fingerprints(key),
         of=(lambda value: fingerprint(key, value)) if key is not None else None,
@@ -87,6 +110,13 @@ def _plan(
         max_deletes=options.max_deletes,
         force=options.force_deletes,
         sources_present=bool(manifests),
+        selected=bool(options.select or options.exclude),
+    )
+    manifests, records = selection.select(
+        selection.parse(options.select, options.exclude),
+        manifests,
+        records,
+        sources_dir=options.sources_dir.as_posix(),
     )
     computed = plan(
         manifests,
@@ -104,7 +134,16 @@ def _plan(
     review = plan_review(registry)
     if review is not None:
         computed = review.review_plan(computed)
+    computed = guard_replaces(computed, records, force=options.force_replaces)
     return computed, records
+
+
+def _in_scope(records: list[Record], skipped: frozenset[str], owner: str) -> list[Record]:
+    """The records this run may plan for: not this owner's records of manifests for other
+    environments (they are neither in sync nor orphans here, so --prune leaves them)."""
+    if not skipped:
+        return records
+    return [r for r in records if not (r.managed_by == owner and r.name.casefold() in skipped)]
 
 
 def dry_run(options: Options, *, must_exist: bool = False) -> Outcome:
@@ -116,13 +155,13 @@ def dry_run(options: Options, *, must_exist: bool = False) -> Outcome:
 
 
 def _dry_run(options: Options, *, must_exist: bool = False) -> tuple[Outcome, bytes | None]:
-    manifests, secrets = _prepare(options, dry_run=True)
+    manifests, secrets, skipped = _prepare(options, dry_run=True)
     registry = open_registry(options.registry, writable=False, options=options.connect)
     try:
         missing = not registry.exists()
         if missing and must_exist:
             raise RegistryMissing(registry.display_url)
-        computed, _ = _plan(options, registry, manifests, secrets)
+        computed, _ = _plan(options, registry, manifests, secrets, skipped)
         outcome = Outcome(registry.display_url, manifests, computed, registry_missing=missing)
         return outcome, registry.fingerprint_key()
     finally:
@@ -146,6 +185,9 @@ def save_plan(options: Options, out: Path) -> Outcome:
             max_deletes=options.max_deletes,
             force_deletes=options.force_deletes,
             force_conflicts=options.force_conflicts,
+            force_replaces=options.force_replaces,
+            select=options.select,
+            exclude=options.exclude,
         ),
         plan=outcome.plan,
     )
@@ -162,7 +204,7 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
         )
     if saved is not None:  # the plan is recomputed with the options it was made with
         options = replace(options, **saved.options.model_dump())
-    manifests, secrets = _prepare(options, dry_run=False)
+    manifests, secrets, skipped = _prepare(options, dry_run=False)
     registry = open_registry(options.registry, writable=True, options=options.connect)
     started = datetime.now(UTC)
     try:
@@ -173,7 +215,7 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
                 key = registry.fingerprint_key()
                 if saved is not None and saved.mac is not None:  # an edited file: say so first
                     verify_mac(saved, key, registry_was_new=registry_was_new)
-                computed, records = _plan(options, registry, manifests, secrets)
+                computed, records = _plan(options, registry, manifests, secrets, skipped)
                 if saved is not None:
                     check_fresh(
                         saved,

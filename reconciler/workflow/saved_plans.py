@@ -48,6 +48,9 @@ class PlanOptions(BaseModel):
     max_deletes: int
     force_deletes: bool
     force_conflicts: bool
+    force_replaces: bool = False
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
 
 class SavedPlan(BaseModel):
@@ -147,9 +150,13 @@ def check_fresh(saved: SavedPlan, *, registry: str, digest: str, records: Sequen
             f"the manifests in {saved.sources_dir} changed since the plan was saved; " + _AGAIN
         )
     live = {r.name.casefold(): r for r in records}
+    by_id = {r.id: r for r in records}  # a rename changes the name, never the id
     moved: list[str] = []
     for change in saved.plan.pending:
-        current = live.get(change.name.casefold())
+        if change.action == "create":
+            current = live.get(change.name.casefold())
+        else:
+            current = by_id.get(change.record_id or "")
         if change.action == "create" and current is not None:
             moved.append(f"{change.name} (now exists)")
         elif change.action != "create" and (

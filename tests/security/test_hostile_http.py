@@ -180,7 +180,8 @@ def test_a_garbled_create_that_cannot_be_found_is_one_actionable_line(
     [line] = result.stderr.splitlines()
     assert line.startswith("error: registering source ")
     assert line.endswith(
-        "may have been created all the same: if the next plan says a record with this name "
-        "is not managed by reconciler, check it in the registry and adopt it with "
+        "may have been created all the same: the next run records it as created if it finds "
+        "it by name holding what was sent; if the next plan says a record with this name is "
+        "not managed by reconciler, check it in the registry and adopt it with "
         "`reconcile import`, or delete it"
     )

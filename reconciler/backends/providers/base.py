@@ -155,6 +155,9 @@ class Provider(RemoteRegistry, PlanReview):
     def list_records(self) -> list[Record]:
         observed = self.observe_all()
         states = self._state.records()
+        states = self._claim_intents(
+            states, lambda: [self.record(o, None) for o in observed if o.id not in states]
+        )
         owned = [o for o in observed if o.id in states]
         taken = {str(states[o.id].last_applied.get("name", o.name)).casefold() for o in owned}
         records = [self.record(o, states[o.id]) for o in owned]
@@ -256,7 +259,8 @@ class Provider(RemoteRegistry, PlanReview):
         self._state.remember(new.id, new)
 
     def _create(self, new: NewRecord) -> None:
-        record_id = self.create(new)
+        with self._intended(new):
+            record_id = self.create(new)
         self._state.remember(record_id, new)  # before waiting: it exists whatever happens next
         self.settle(record_id, new.name, self.creating)
 

@@ -54,13 +54,17 @@ def review(plan: Plan, rules: Rules, check: Callable[[Change], str | None]) -> P
                 Blocked(name=change.name, reason=reason, file=change.file, line=change.line)
             )
             continue
-        if change.action == "update" and any(
-            not matches(f.path, (*RECONCILER_ONLY, *rules.state_only, *rules.in_place))
-            for f in change.fields
-        ):
-            change = change.model_copy(update={"action": "replace"})
-        changes.append(change)
+        changes.append(replace_unless(change, (*rules.state_only, *rules.in_place)))
     return plan.model_copy(update={"changes": tuple(changes), "blocked": tuple(blocked)})
+
+
+def replace_unless(change: Change, in_place: Iterable[str]) -> Change:
+    """An update that touches a field outside `in_place` (and outside the reconciler-only
+    fields, which never reach an API) as a replace; anything else as it is."""
+    paths = (*RECONCILER_ONLY, *in_place)
+    if change.action == "update" and any(not matches(f.path, paths) for f in change.fields):
+        return change.model_copy(update={"action": "replace"})
+    return change
 
 
 def matches(path: str, prefixes: Iterable[str]) -> bool:

@@ -2,15 +2,22 @@
 
 Records come from the API; what it has no field for (owner, last-applied document, secret
 fingerprints) comes from the state store (`remote.RemoteRegistry`). The API has no update
-endpoint, so a changed record is replaced (deleted, then registered again under a new id)
-and a record never changes under its id: the id is its version, and `version` is always 1.
+endpoint, so a record whose API fields changed is replaced (deleted, then registered again
+under a new id) and a record never changes under its id: the id is its version, and
+`version` is always 1. A change of reconciler-only fields (lifecycle, columns,
+schema_policy, schema_perspective) is an update of the state store alone.
+
+Ownership is also written into the registry itself: a create adds the reserved tag
+`managed-by:reconciler/<owner>`, never shown as a tag nor compared, so a runner whose state
+store has never seen the registry (a fresh CI machine) still knows which records are its
+own. Such a record has no last-applied document there: its plan is two-way, its secrets
+and reconciler-only fields cannot be compared, and it is never pruned from there.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,11 +25,17 @@ from pydantic import ValidationError
 
 from reconciler.backends.base import (
     ConnectOptions,
+    LiveSchema,
+    LiveSchemas,
     NewRecord,
+    PlanReview,
     RecordDelete,
     RecordReplace,
     RecordUpdate,
+    SchemaSnapshot,
+    SnapshotStore,
 )
+from reconciler.backends.providers.plan_review import RECONCILER_ONLY, matches, replace_unless
 from reconciler.backends.providers.sources_api_client import (
     BASE_PATH,
     TOKEN_ENV,
@@ -33,29 +46,54 @@ from reconciler.backends.providers.sources_api_client import (
 from reconciler.backends.remote.shell import RemoteRegistry, endpoint, unmasked
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.errors import RegistryError, StaleRecordError
-from reconciler.models import Record, Unreachable
+from reconciler.manifests.documents import REDACTED
+from reconciler.models import Blocked, Change, Plan, Record, Unreachable
 from reconciler.redaction import REDACTOR
+from reconciler.secret_refs import is_reference
+
+# The reserved tag that marks a record this reconciler registered, for `owner`.
+OWNER_TAG = "managed-by:reconciler/"
 
 
-@dataclass(frozen=True)
-class LiveSchema:
-    """A source's live table as GET /v1/sources/{id}/schema reports it.
-
-    `columns` are `{"name", "type"}` mappings, the shape `schemachanges.compare` accepts;
-    the API reports neither nullability nor column positions (so no rename detection).
-    """
-
-    source_id: str
-    source: str
-    columns: tuple[dict[str, str], ...]
-    inspected_at: datetime | None
-
-
-class HttpRegistry(RemoteRegistry):
+class HttpRegistry(RemoteRegistry, PlanReview, SnapshotStore, LiveSchemas):
     """A Registry over the Sources API plus a state store; see the module docstring."""
 
-    updates_in_place = False
-    update_word = "adopted"  # its only updates are `reconcile import` adoptions
+    # Updates of reconciler-only fields stay updates (of the state store only);
+    # `review_plan` turns every other update into a replace.
+    updates_in_place = True
+    update_word = "updated"  # only ever the state: an adoption or a reconciler-only field
+    marks_owner = True  # the reserved owner tag
+
+    def review_plan(self, plan: Plan) -> Plan:
+        """Updates that touch an API field are replaces (the API has no update endpoint);
+        the reserved tag is refused in a manifest; and a record owned by its tag alone
+        (no state here) is planned two-way, on what can be compared without the state."""
+        changes: list[Change] = []
+        blocked = list(plan.blocked)
+        for change in plan.changes:
+            if any(str(t).startswith(OWNER_TAG) for t in (change.document or {}).get("tags", ())):
+                why = f"tags starting with '{OWNER_TAG}' are reserved: the reconciler writes them"
+                blocked.append(
+                    Blocked(name=change.name, reason=why, file=change.file, line=change.line)
+                )
+                continue
+            if change.record_id in self._unstated:
+                if change.action == "delete":
+                    blocked.append(Blocked(name=change.name, reason=_PRUNE_BLIND))
+                    continue
+                change = _two_way(change)
+            changes.append(replace_unless(change, ()))
+        if self._unstated:
+            count = len(self._unstated)
+            self.say(
+                f"note: {count} record(s) of {self.display_url} are known to be this "
+                "reconciler's by their owner tag only (this state store has no state for "
+                "them): they are planned two-way, so changes made outside git look like "
+                "changes to apply, and their secrets and reconciler-only fields are not "
+                "compared. Share the state store for three-way plans: --state "
+                "postgresql://... or RECONCILER_STATE"
+            )
+        return plan.model_copy(update={"changes": tuple(changes), "blocked": tuple(blocked)})
 
     def __init__(
         self,
@@ -70,6 +108,8 @@ class HttpRegistry(RemoteRegistry):
         options = options or ConnectOptions()
         where = endpoint(url, expected="http(s)://HOST[:PORT][/PREFIX]", strip_path=BASE_PATH)
         super().__init__(where.key, writable=writable, options=options)
+        # Records owned by their tag alone, with no state here (see the module docstring).
+        self._unstated: set[str] = set()
         self._api = SourcesApi(
             where.base,
             where.key,
@@ -84,7 +124,12 @@ class HttpRegistry(RemoteRegistry):
         """The summary list, then every full record (in parallel), joined with the state."""
         full = self._api.get_many(self._api.list_summaries())
         states = self._state.records()
-        return [self._record(doc, states.get(str(doc.get("id")))) for doc in full]
+        states = self._claim_intents(
+            states, lambda: [self._record(d, None) for d in full if str(d.get("id")) not in states]
+        )
+        records = [self._record(doc, states.get(str(doc.get("id")))) for doc in full]
+        self._unstated = {r.id for r in records if r.managed_by is not None and r.id not in states}
+        return records
 
     def schema(self, record_id: str, name: str) -> LiveSchema | Unreachable:
         """The live columns of one source; its database being down (503) is a finding."""
@@ -108,11 +153,38 @@ class HttpRegistry(RemoteRegistry):
                 f"reading the schema of source '{name}': unexpected answer from {self.display_url}"
             ) from None
 
+    def live_schemas(self, names: Sequence[str]) -> dict[str, LiveSchema | Unreachable]:
+        """The live columns of the named sources, read in parallel through the API (the
+        runner needs no database credentials); a source not registered is unreachable."""
+        by_name = {r.name.casefold(): r for r in self.list_records()}
+
+        def one(name: str) -> LiveSchema | Unreachable:
+            record = by_name.get(name.casefold())
+            if record is None:
+                why = f"not registered in {self.display_url} (apply it first)"
+                return Unreachable(source=name, reason=why)
+            return self.schema(record.id, name)
+
+        found = self._api.transport.parallel(one, list(names))
+        return dict(zip(names, found, strict=True))
+
+    # Schema snapshots live in the state store, under this registry's key.
+    def last_snapshots(
+        self, names: Iterable[str], *, accepted: bool = False
+    ) -> dict[str, SchemaSnapshot]:
+        return self._state.store.last_snapshots(
+            names, accepted=accepted, registry=self._state.registry
+        )
+
+    def record_snapshots(self, snapshots: Sequence[SchemaSnapshot], timeout: float = 60.0) -> int:
+        return self._state.store.record_snapshots(snapshots, timeout, registry=self._state.registry)
+
     # -- writing -------------------------------------------------------------------------
     def _update(self, update: RecordUpdate) -> None:
         """An update that changes only what the state store holds (owner, last-applied
-        document, fingerprints), as `reconcile import` makes to adopt a record. Anything the
-        API would have to change is refused: it has no update endpoint."""
+        document, fingerprints): `reconcile import` adopting a record, or a change of
+        reconciler-only fields. Anything the API would have to change is refused: it has no
+        update endpoint."""
         new = update.record
         live = self._api.get(new.id, new.name)
         if live is None:
@@ -125,7 +197,7 @@ class HttpRegistry(RemoteRegistry):
             live.get("name") == new.name
             and live.get("source_type") == new.source_type
             and (live.get("description") or "") == new.description
-            and sorted(live.get("tags") or ()) == sorted(new.tags)
+            and sorted(_user_tags(live.get("tags") or ())) == sorted(new.tags)
             and set(connection) == set(new.connection)
             and all(v is None or new.connection[k] in (v, None) for k, v in connection.items())
         )
@@ -142,9 +214,10 @@ class HttpRegistry(RemoteRegistry):
             "source_type": new.source_type,
             "connection": new.connection,
             "description": new.description,
-            "tags": new.tags,
+            "tags": [*new.tags, OWNER_TAG + new.managed_by],
         }
-        record = self._api.register(body)
+        with self._intended(new):
+            record = self._api.register(body)
         self._state.remember(str(record["id"]), new)
 
     def _replace(self, replace: RecordReplace) -> None:
@@ -174,6 +247,8 @@ class HttpRegistry(RemoteRegistry):
             tags = doc.get("tags") or ()
             if not isinstance(connection, Mapping) or not isinstance(tags, list | tuple):
                 raise TypeError("connection is not an object or tags not a list")
+            marked = {str(t)[len(OWNER_TAG) :] for t in tags if str(t).startswith(OWNER_TAG)}
+            owner = state.owner if state else (marked.pop() if len(marked) == 1 else None)
             return Record.model_validate(
                 {
                     "id": str(doc["id"]),
@@ -181,11 +256,11 @@ class HttpRegistry(RemoteRegistry):
                     "source_type": doc["source_type"],
                     "connection": unmasked(connection, last),
                     "description": doc.get("description") or "",
-                    "tags": tuple(tags),
+                    "tags": _user_tags(tags),
                     "registered_by": doc.get("registered_by") or "",
                     "registered_at": doc.get("registered_at"),
                     "status": doc.get("status") or "active",
-                    "managed_by": state.owner if state else None,
+                    "managed_by": owner,
                     "last_applied": last,
                     "fingerprints": state.fingerprints if state else {},
                 }
@@ -195,6 +270,36 @@ class HttpRegistry(RemoteRegistry):
                 f"reading sources: {self.display_url} returned a record that does not fit "
                 f"the Sources API ({_record_id(doc)})"
             ) from None
+
+
+_PRUNE_BLIND = (
+    "owned by its tag alone: this state store has no last-applied state for it, so "
+    "whether lifecycle.prevent_destroy protects it cannot be told; prune it from a run that "
+    "shares the state store (--state postgresql://... or RECONCILER_STATE)"
+)
+
+
+def _user_tags(tags: Any) -> tuple[str, ...]:
+    """The tags a person gave: without the reserved owner tag."""
+    return tuple(t for t in tags if not str(t).startswith(OWNER_TAG))
+
+
+def _two_way(change: Change) -> Change:
+    """A change of a record with no last-applied state, on what can be compared without it:
+    not its reconciler-only fields (never in the API) and not a secret (masked, or shown
+    as "(sensitive)", against a reference). A change left with no field is a no-op."""
+    if change.action not in ("update", "replace"):
+        return change
+    fields = tuple(
+        f
+        for f in change.fields
+        if not matches(f.path, RECONCILER_ONLY)
+        and not (is_reference(f.new) and (f.old is None or f.old == REDACTED))
+        and f.new != "(sensitive, changed)"
+    )
+    if fields:
+        return change.model_copy(update={"fields": fields, "action": "update"})
+    return change.model_copy(update={"fields": (), "action": "noop"})
 
 
 def _record_id(doc: Any) -> str:

@@ -10,11 +10,12 @@ The Sources API backend (`http.py`) and every provider (`providers/`) subclass
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from reconciler import progress
@@ -29,12 +30,12 @@ from reconciler.backends.base import (
     RunEntry,
     Writes,
 )
-from reconciler.backends.remote.state_store import StateStore
-from reconciler.backends.remote.transport import UnreadableAnswer
+from reconciler.backends.remote.state_store import Intent, RemoteRecordState, StateStore
+from reconciler.backends.remote.transport import AmbiguousWrite, UnreadableAnswer
 from reconciler.errors import RegistryError
 from reconciler.models import Record
 from reconciler.redaction import redact_url
-from reconciler.secret_refs import is_reference
+from reconciler.secret_refs import fingerprint, is_reference
 
 W = TypeVar("W")
 # How services mask a secret in a response ("***"): never a value to compare.
@@ -131,13 +132,23 @@ class RemoteRegistry(Registry):
     updates_in_place = False
     # How the apply summary names what `_update` does ("adopted" where it only adopts).
     update_word = "updated"
+    # Whether the API has a place to mark the records this reconciler made (the Sources
+    # API's tags); without one, a state store that knows nothing of the registry is blind.
+    marks_owner: ClassVar[bool] = False
 
     def __init__(self, key: str, *, writable: bool, options: ConnectOptions) -> None:
         self.display_url = key
         self.writable = writable
         self._state = StateStore(options.state, key, writable=writable, keep_runs=options.keep_runs)
+        # A state store on this machine's disk: it cannot lock out other machines' runs.
+        self._local_default = options.state == ConnectOptions().state
+        self._said: set[str] = set()
         # What long-running remote operations reported, for the run log's message.
         self.notes: list[str] = []
+        # How deep in `locked()`: an apply's reads may record what they find (intents).
+        self._held = 0
+        # Casefolded names claimed from intents in this run, with their record ids.
+        self._claimed: dict[str, str] = {}
 
     # -- state ---------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -147,11 +158,42 @@ class RemoteRegistry(Registry):
     def init(self) -> int:
         return self._state.init()
 
+    def declare_state(self) -> None:
+        """`reconcile registry init`: the state store is this registry's from now on, so a
+        first run against a registry that already has records is not refused as blind."""
+        self._state.init()
+        self._state.declare()
+
+    def say(self, line: str) -> None:
+        """A note or warning on stderr, once per run: never part of a report."""
+        if line not in self._said:
+            self._said.add(line)
+            sys.stderr.write(line + "\n")
+
+    def refuse_blind(self, count: int) -> None:
+        """Refuse to plan from a state store that has never seen this registry when the
+        registry holds records and its API cannot mark which are ours: every one would
+        look unmanaged (a fresh CI runner with the default local state store)."""
+        if self.marks_owner or count == 0 or self._state.knows_registry():
+            return
+        noun = "record" if count == 1 else "records"
+        raise RegistryError(
+            f"the state store {redact_url(self._state.url)} has no state for "
+            f"{self.display_url}, which holds {count} {noun}: this run cannot tell which are "
+            "its own (the API has no field to mark them). Give the state store the other "
+            "runs share: --state postgresql://... or RECONCILER_STATE (to make this store "
+            "the registry's from now on, run `reconcile registry init` once with the same "
+            "--registry and --state)"
+        )
+
     def known(self, owner: str) -> dict[str, str]:
         return self._state.known(owner)
 
     def fingerprint_key(self) -> bytes | None:
         return self._state.fingerprint_key()
+
+    def applied_times(self) -> dict[str, datetime]:
+        return self._state.applied_times()
 
     def record_run(self, run: RunEntry) -> None:
         self._state.record_run(run)
@@ -164,17 +206,28 @@ class RemoteRegistry(Registry):
 
     @contextmanager
     def locked(self, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
-        """The state store's lock. Unlike a SQL registry's, a failure inside still commits
-        the state: API calls already made cannot be rolled back, and forgetting them would
-        leave records that nobody owns."""
-        failure: BaseException | None = None
-        with self._state.locked(timeout):
+        """The state store's apply lock. Unlike a SQL registry's, it is not one transaction:
+        API calls cannot be rolled back, so each state write commits as it is made, and a
+        failure (or a kill) leaves state that says what was done."""
+        if self._held:
+            self._held += 1
             try:
                 yield
-            except BaseException as exc:
-                failure = exc
-        if failure is not None:
-            raise failure
+            finally:
+                self._held -= 1
+            return
+        if self._local_default and self.writable:
+            self.say(
+                f"warning: the state store {redact_url(self._state.url)} is local to this "
+                "machine: this apply cannot lock out runs on other machines; share one with "
+                "--state postgresql://... or RECONCILER_STATE"
+            )
+        with self._state.locked(timeout):
+            self._held = 1
+            try:
+                yield
+            finally:
+                self._held = 0
 
     # -- applying ------------------------------------------------------------------------
     def apply(self, writes: Writes, run: RunEntry) -> None:
@@ -217,27 +270,66 @@ class RemoteRegistry(Registry):
     def list_records(self) -> list[Record]:
         raise NotImplementedError
 
+    @contextmanager
+    def _intended(self, new: NewRecord) -> Iterator[None]:
+        """Around the call that creates `new`: its intent is committed first, and stays when
+        the outcome is unknown (or the run dies before `remember`), so the next run can find
+        the object. A create the server certainly refused leaves no intent."""
+        self._state.intend(new)
+        try:
+            yield
+        except AmbiguousWrite:
+            raise
+        except RegistryError:
+            self._state.drop_intent(new)
+            raise
+
+    def _claim_intents(
+        self, states: dict[str, RemoteRecordState], unowned: Callable[[], Sequence[Record]]
+    ) -> dict[str, RemoteRecordState]:
+        """`states`, plus the object each interrupted create left behind: the one unowned
+        record with the intent's name whose values are what was sent. Inside an apply it is
+        recorded as created at once; a plan shows it as owned, and writes nothing."""
+        intents = self._state.intents()
+        if not intents:
+            return states
+        key = self._state.fingerprint_key()
+        out = dict(states)
+        candidates = unowned()
+        for intent in intents:
+            found = [
+                r for r in candidates if r.id not in out and r.name.casefold() == intent.name_key
+            ]
+            if len(found) != 1 or not sent(found[0], intent, key):
+                continue
+            record = found[0]
+            out[record.id] = intent.state
+            if self._held and self.writable:
+                self._state.claim(record.id, intent)
+                self._claimed[intent.name_key] = record.id
+                self.notes.append(
+                    f"'{record.name}': found record {record.id}, made by a create whose "
+                    "outcome was not recorded, and recorded it as created"
+                )
+        return out
+
     def _adopt_created(self, new: NewRecord, unreadable: UnreadableAnswer) -> None:
         """A create the server answered with something unreadable (HTML, garbage) may have
-        created the object all the same. Look for it by name: one unowned object holding
-        what was sent is ours, and is recorded as created; anything else is one actionable
-        error, never an object the next run blocks on without saying why."""
-        found = [
-            r
-            for r in self.list_records()
-            if r.managed_by is None and r.name.casefold() == new.name.casefold()
-        ]
-        if len(found) == 1 and holds(found[0], new):
-            self._state.remember(found[0].id, new)
-            self.notes.append(
-                f"creating '{new.name}': the answer could not be read; found the new record "
-                f"{found[0].id} by name and took it as created"
-            )
+        created the object all the same. Look for it at once, as the next run would: the one
+        unowned object with its name holding what was sent is claimed from the intent and
+        recorded as created; anything else is one actionable error, never an object the
+        next run blocks on without saying why."""
+        self._claimed.pop(new.name.casefold(), None)
+        self.list_records()
+        found = self._claimed.get(new.name.casefold())
+        if found is not None:
+            self._state.remember(found, new)
             return
-        raise RegistryError(
-            f"{unreadable}. '{new.name}' may have been created all the same: if the next plan "
-            "says a record with this name is not managed by reconciler, check it in the "
-            "registry and adopt it with `reconcile import`, or delete it"
+        raise AmbiguousWrite(
+            f"{unreadable}. '{new.name}' may have been created all the same: the next run "
+            "records it as created if it finds it by name holding what was sent; if the "
+            "next plan says a record with this name is not managed by reconciler, check it "
+            "in the registry and adopt it with `reconcile import`, or delete it"
         ) from None
 
     def _delete_then_create(
@@ -276,14 +368,30 @@ class RemoteRegistry(Registry):
         raise NotImplementedError
 
 
-def holds(record: Record, new: NewRecord) -> bool:
-    """Whether a live record shows what `new` sent: its name, and every connection value
-    the registry returns (masked ones and write-only ones it does not are not compared)."""
-    if record.name != new.name:
+def sent(record: Record, intent: Intent, key: bytes | None) -> bool:
+    """Whether a live record holds what an intent was about to send: its name and type, and
+    each connection value sent that the API returns (a secret compared by its fingerprint;
+    masked values and keys the server added are not compared)."""
+    last = intent.state.last_applied
+    if record.name != last.get("name") or record.source_type != last.get("source_type"):
         return False
-    for key, value in record.connection.items():
-        if value is None or is_masked(value):
+    wanted = last.get("connection") or {}
+    for name, value in record.connection.items():
+        if value is None or is_masked(value) or name not in wanted:
             continue
-        if key not in new.connection or str(new.connection[key]) != str(value):
+        if is_reference(wanted[name]):
+            stored = intent.state.fingerprints.get(f"connection.{name}")
+            if key is None or stored is None or fingerprint(key, value) != stored:
+                return False
+        elif not _same(value, wanted[name]):
             return False
     return True
+
+
+def _same(live: Any, sent: Any) -> bool:
+    """Equal as sent: a mapping on the keys sent, a number the API turned into a string."""
+    if isinstance(live, Mapping) and isinstance(sent, Mapping):
+        return all(k in live and _same(live[k], v) for k, v in sent.items())
+    if isinstance(live, Mapping | list) or isinstance(sent, Mapping | list):
+        return bool(live == sent)
+    return str(live).strip() == str(sent).strip()

@@ -49,7 +49,13 @@ MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
-class UnreadableAnswer(RegistryError):
+class AmbiguousWrite(RegistryError):
+    """A create whose outcome is unknown (a timeout, a dropped connection or a gateway's 5xx
+    after the request was sent): the object may exist. The state store's intent lets the
+    next run find it (`shell.py`)."""
+
+
+class UnreadableAnswer(AmbiguousWrite):
     """The server answered, but not with what the call expects (not JSON, the wrong shape,
     too large): after a create, the object may exist all the same."""
 
@@ -157,7 +163,8 @@ class Transport:
                 retryable = idempotent or isinstance(exc, _NOT_SENT)
                 if last or not retryable:
                     message = self._transport_message(what, exc, attempt, idempotent)
-                    raise RegistryError(message) from None
+                    unknown = not idempotent and not isinstance(exc, _NOT_SENT)
+                    raise (AmbiguousWrite if unknown else RegistryError)(message) from None
                 self.retry.sleep(self._backoff(attempt))
                 continue
             status = response.status_code
@@ -167,7 +174,10 @@ class Transport:
                 return response, attempt
             retryable = status in (RETRY_STATUSES if idempotent else _POST_RETRY_STATUSES)
             if not retryable or last:
-                raise RegistryError(self.status_message(what, response, attempt))
+                # A 5xx other than 503 may come after the service made the object.
+                unknown = not idempotent and status >= 500 and status != 503
+                error = AmbiguousWrite if unknown else RegistryError
+                raise error(self.status_message(what, response, attempt))
             wait = self._server_wait(response)
             if wait is not None and wait > self.retry.max_retry_after:
                 raise RegistryError(
@@ -323,8 +333,8 @@ class Transport:
             why = "the connection was dropped"
         if not idempotent and not isinstance(exc, _NOT_SENT):
             why += (
-                f"; it may or may not have been {self.created}: the next run shows it as an "
-                "unmanaged record if it was"
+                f"; it may or may not have been {self.created}: if it was, the next run "
+                "finds it and records it as created"
             )
         return self.scrub(f"{what}: {why} ({self.display_url}{tries}: {type(exc).__name__})")
 

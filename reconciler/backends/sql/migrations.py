@@ -6,9 +6,10 @@ older registry by running the entries it has not run yet.
 
 from __future__ import annotations
 
-# The version whose migration creates `schema_snapshots` (snapshots.py): a registry created
-# by an older reconciler and opened read-only (not migrated) has no such table.
-SCHEMA_SNAPSHOTS_VERSION = 4
+# The version whose migration gives `schema_snapshots` its current shape (snapshots.py): a
+# registry created by an older reconciler and opened read-only (not migrated) has no such
+# table, or one without its `registry` column.
+SCHEMA_SNAPSHOTS_VERSION = 6
 
 
 def migrations(types: dict[str, str]) -> list[list[str]]:
@@ -100,6 +101,28 @@ def migrations(types: dict[str, str]) -> list[list[str]]:
         # the table) moves it here, in the database: a plan made before such an edit is
         # stale, and the reconciler's `WHERE version = ?` refuses to overwrite it.
         _VERSION_TRIGGER.get(t.get("dialect", ""), _VERSION_TRIGGER[""]),
+        [
+            # Which registry a snapshot is of when one state store serves several API
+            # registries ('' = this database's own), as for runs: rebuilt, since the key
+            # changes.
+            f"""CREATE TABLE schema_snapshots_by_registry (
+                registry TEXT NOT NULL DEFAULT '',
+                name_key TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                observed_at {t["time"]} NOT NULL,
+                hash TEXT NOT NULL,
+                columns {t["json"]} NOT NULL,
+                accepted_at {t["time"]},
+                accepted_by TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (registry, name_key, seq)
+            )""",
+            "INSERT INTO schema_snapshots_by_registry (registry, name_key, seq, name, "
+            "observed_at, hash, columns, accepted_at, accepted_by) SELECT '', name_key, seq, "
+            "name, observed_at, hash, columns, accepted_at, accepted_by FROM schema_snapshots",
+            "DROP TABLE schema_snapshots",
+            "ALTER TABLE schema_snapshots_by_registry RENAME TO schema_snapshots",
+        ],
     ]
 
 

@@ -196,6 +196,13 @@ class SqlRegistry(SnapshotsMixin, Registry, SnapshotStore, ABC):
         )
         return {r[0]: str(r[1]) for r in rows}
 
+    def applied_times(self) -> dict[str, datetime]:
+        """By record id, when its owner last applied it (for `show`/`list`)."""
+        if not self._initialised():
+            return {}
+        rows = self._read("SELECT record_id, applied_at FROM applied_sources")
+        return {str(r[0]): _time(r[1]) for r in rows}
+
     def list_records(self) -> list[Record]:
         if not self._initialised():
             return []
@@ -272,6 +279,14 @@ class SqlRegistry(SnapshotsMixin, Registry, SnapshotStore, ABC):
             *(u.record for u in writes.updates),
             *(r.record for r in writes.replaces),
         ]
+        if writes.updates:  # a renamed record: its old name is not one this owner applied
+            cur.executemany(
+                self._sql(
+                    "DELETE FROM applied_sources WHERE owner = ? AND record_id = ? "
+                    "AND name_key <> ?"
+                ),
+                [(owner, u.record.id, u.record.name.casefold()) for u in writes.updates],
+            )
         if applied:
             cur.executemany(
                 self._sql(

@@ -33,28 +33,34 @@ _COLUMNS = (
 
 
 class SnapshotsMixin:
-    """`last_snapshots` and `record_snapshots` of the Registry interface, for SQL registries."""
+    """`last_snapshots` and `record_snapshots` of the Registry interface, for SQL registries.
+
+    `registry` is '' for the database's own sources; a state store keeps those of each API
+    registry it serves under that registry's key (`remote/state_store.py`).
+    """
 
     def last_snapshots(
-        self: _SqlParts, names: Iterable[str], *, accepted: bool = False
+        self: _SqlParts, names: Iterable[str], *, accepted: bool = False, registry: str = ""
     ) -> dict[str, SchemaSnapshot]:
         wanted = {name.casefold() for name in names}
         if not wanted or not _has_table(self):
             return {}
-        latest = _latest(self, accepted=accepted)
+        latest = _latest(self, accepted=accepted, registry=registry)
         return {key: snapshot for key, (_, snapshot) in latest.items() if key in wanted}
 
     def record_snapshots(
         self: _SqlParts,
         snapshots: Sequence[SchemaSnapshot],
         timeout: float = DEFAULT_LOCK_TIMEOUT_S,
+        *,
+        registry: str = "",
     ) -> int:
         if not snapshots:
             return 0
         added = 0
         with self._transaction(timeout) as cur:
             # Read the newest rows inside the lock: a concurrent run may have just added one.
-            latest = _latest(self, accepted=False)
+            latest = _latest(self, accepted=False, registry=registry)
             for snapshot in snapshots:
                 key = snapshot.name.casefold()
                 seq, newest = latest.get(key, (0, None))
@@ -63,18 +69,20 @@ class SnapshotsMixin:
                         cur.execute(
                             self._sql(
                                 "UPDATE schema_snapshots SET accepted_at = ?, accepted_by = ? "
-                                "WHERE name_key = ? AND seq = ?"
+                                "WHERE registry = ? AND name_key = ? AND seq = ?"
                             ),
-                            (snapshot.accepted_at, snapshot.accepted_by, key, seq),
+                            (snapshot.accepted_at, snapshot.accepted_by, registry, key, seq),
                         )
                         added += 1  # an acceptance recorded: `schema --accept` counts it
                     continue
                 cur.execute(
                     self._sql(
-                        "INSERT INTO schema_snapshots (name_key, seq, name, observed_at, hash, "
-                        "columns, accepted_at, accepted_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                        "INSERT INTO schema_snapshots (registry, name_key, seq, name, "
+                        "observed_at, hash, columns, accepted_at, accepted_by) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     ),
                     (
+                        registry,
                         key,
                         seq + 1,
                         snapshot.name,
@@ -91,19 +99,24 @@ class SnapshotsMixin:
 
 
 def _has_table(registry: _SqlParts) -> bool:
-    """False for a registry created by an older reconciler and opened read-only (not migrated)."""
+    """False for a registry created by an older reconciler and opened read-only (not
+    migrated to the table's current shape)."""
     return registry._schema_version() >= SCHEMA_SNAPSHOTS_VERSION
 
 
-def _latest(registry: _SqlParts, *, accepted: bool) -> dict[str, tuple[int, SchemaSnapshot]]:
-    """Every source's newest row (or newest accepted row) with its seq, in one query."""
-    where = "WHERE accepted_at IS NOT NULL " if accepted else ""
-    rows = registry._read(
+def _latest(
+    store: _SqlParts, *, accepted: bool, registry: str
+) -> dict[str, tuple[int, SchemaSnapshot]]:
+    """Every source's newest row (or newest accepted row) of `registry`, with its seq, in
+    one query."""
+    where = "AND accepted_at IS NOT NULL " if accepted else ""
+    rows = store._read(
         f"SELECT {_COLUMNS} FROM schema_snapshots s JOIN (SELECT name_key, MAX(seq) AS seq "
-        f"FROM schema_snapshots {where}GROUP BY name_key) m "
-        "ON m.name_key = s.name_key AND m.seq = s.seq"
+        f"FROM schema_snapshots WHERE registry = ? {where}GROUP BY name_key) m "
+        "ON m.name_key = s.name_key AND m.seq = s.seq WHERE s.registry = ?",
+        (registry, registry),
     )
-    return {str(r[0]): (int(r[1]), _snapshot(registry, r)) for r in rows}
+    return {str(r[0]): (int(r[1]), _snapshot(store, r)) for r in rows}
 
 
 def _snapshot(registry: _SqlParts, row: tuple[Any, ...]) -> SchemaSnapshot:
