@@ -25,6 +25,7 @@ from reconciler.backends.base import (
     SnapshotStore,
     live_schemas,
     plan_review,
+    shared_state,
     snapshot_store,
 )
 from reconciler.backends.sql.migrations import SCHEMA_SNAPSHOTS_VERSION, migrations
@@ -67,6 +68,8 @@ def test_every_scheme_opens_a_registry_with_the_capabilities_it_declares(
             assert isinstance(registry, PlanReview) == reviews, scheme
             assert (live_schemas(registry) is not None) == sources_api, scheme
             assert isinstance(registry, LiveSchemas) == sources_api, scheme
+            # Ownership in a state store of our own: every registry reached over an API.
+            assert (shared_state(registry) is not None) == (not sql), scheme
         finally:
             registry.close()
 

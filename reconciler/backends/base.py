@@ -194,6 +194,10 @@ class Registry(Protocol):
 
     def list_runs(self, limit: int = 20) -> list[RunEntry]: ...
 
+    def applied_times(self) -> dict[str, datetime]:
+        """By record id, when a reconciler last applied it (for `list` and `show`)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -234,6 +238,26 @@ class LiveSchemas(Protocol):
     API), so `reconcile schema` needs no database credentials."""
 
     def live_schemas(self, names: Sequence[str]) -> dict[str, LiveSchema | Unreachable]: ...
+
+
+@runtime_checkable
+class SharedState(Protocol):
+    """A registry whose ownership lives in a state store of our own (an API registry): the
+    store must be the one every run shares, or a run would think it owns nothing."""
+
+    def declare_state(self) -> None:
+        """`reconcile registry init`: this state store is the registry's from now on."""
+        ...
+
+    def refuse_blind(self, count: int) -> None:
+        """Refuse to plan when the store never saw this registry and it holds `count`
+        records the API cannot mark as ours."""
+        ...
+
+
+def shared_state(registry: Registry) -> SharedState | None:
+    """The registry's state-store checks, or None when ownership lives in the registry."""
+    return registry if isinstance(registry, SharedState) else None
 
 
 def live_schemas(registry: Registry) -> LiveSchemas | None:

@@ -140,8 +140,7 @@ def _states(plan: Plan) -> tuple[dict[str, str], dict[str, tuple[str | None, int
 
 def _applied_times(store: Registry) -> Mapping[str, datetime]:
     """By record id, when a reconciler last applied it (a backend without the answer: none)."""
-    times: Callable[[], Mapping[str, datetime]] | None = getattr(store, "applied_times", None)
-    return times() if times is not None else {}
+    return store.applied_times()
 
 
 def _run_of(when: datetime | None, owner: str | None, runs: Sequence[RunEntry]) -> str | None:

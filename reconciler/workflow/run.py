@@ -20,6 +20,7 @@ from reconciler.backends.base import (
     Registry,
     RunEntry,
     plan_review,
+    shared_state,
 )
 from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
 from reconciler.manifests.loading import load_scoped
@@ -98,9 +99,9 @@ def _plan(
     key = registry.fingerprint_key()
     records = registry.list_records()
     # An API registry whose state store has never seen it may be blind to what it owns.
-    blind = getattr(registry, "refuse_blind", None)
-    if blind is not None:
-        blind(len(records))
+    state = shared_state(registry)
+    if state is not None:
+        state.refuse_blind(len(records))
     records = _in_scope(records, skipped, options.owner)
     fingerprints = SecretFingerprints(
         desired=secrets.fingerprints(key),

@@ -28,6 +28,7 @@ from reconciler.backends.base import (
     RecordUpdate,
     Registry,
     RunEntry,
+    SharedState,
     Writes,
 )
 from reconciler.backends.remote.state_store import Intent, RemoteRecordState, StateStore
@@ -125,7 +126,7 @@ def last_value(last: Mapping[str, Any] | None, key: str) -> Any:
     return None if previous is None or is_reference(previous) else previous
 
 
-class RemoteRegistry(Registry):
+class RemoteRegistry(Registry, SharedState):
     """The Registry interface around an API; subclasses write `_update`, `_create`,
     `_replace` and `_delete`, each one remote change plus its state."""
 
