@@ -183,3 +183,37 @@ class ApplyResult(Frozen):
     # Records left alone because of a conflict (see --force-conflicts).
     refused: tuple[str, ...] = ()
     replaced: int = 0
+
+
+# -- live tables, as introspection (tableschema/) or a registry's schema endpoint sees them;
+# each per-source failure is a value, never an exception.
+
+
+class ObservedColumn(Frozen):
+    """One live column; `position` is pg_attribute.attnum (stable across renames) or the
+    1-based CSV column index, which is what lets a rename be told apart from drop+add."""
+
+    name: str
+    type: str
+    nullable: bool
+    position: int
+
+
+class ObservedTable(Frozen):
+    source: str
+    columns: tuple[ObservedColumn, ...]
+
+
+class TableMissing(Frozen):
+    source: str
+    reason: str = ""  # what is missing when it is not a table (a CSV file); never a secret
+
+
+class Unreachable(Frozen):
+    """The database (or file) could not be read; `reason` is one line and never a secret."""
+
+    source: str
+    reason: str
+
+
+Outcome = ObservedTable | TableMissing | Unreachable

@@ -3,7 +3,9 @@
 Auto mode (the default) shows a bar when stderr is a terminal and `CI` is not set, and only
 for work of at least `AUTO_THRESHOLD` items; `--progress` forces it (in a log it prints a
 line per 10 %), `--no-progress` turns it off. Library code reports progress through
-`track()` and `task()`/`advance()` and never knows how, or whether, it is shown.
+`track()` and `task()`/`advance()` and never knows how, or whether, it is shown. The bar
+drawn on a terminal is the CLI's (it passes one to `configure`): the library never imports
+click.
 """
 
 from __future__ import annotations
@@ -11,19 +13,26 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TextIO, TypeVar
 
 T = TypeVar("T")
 AUTO_THRESHOLD = 50
 
+# Draws a bar on a terminal: (label, total, stream) -> a context giving `update(n)`.
+TerminalBar = Callable[[str, int, TextIO], AbstractContextManager[Any]]
+
 _forced: bool | None = None  # set per command by the CLI; None = auto
+_terminal: TerminalBar | None = None  # set per command by the CLI; None = log lines
 _advance: list[Callable[[int], None]] = []  # the innermost open task's advance, if any
 
 
-def configure(flag: bool | None) -> None:
-    global _forced
+def configure(flag: bool | None, terminal: TerminalBar | None = None) -> None:
+    """`flag`: --progress / --no-progress / auto (None); `terminal`: how to draw a bar on a
+    terminal (without one, a terminal gets the log lines a log gets)."""
+    global _forced, _terminal
     _forced = flag
+    _terminal = terminal
 
 
 def _stream() -> TextIO:
@@ -70,12 +79,8 @@ def task(label: str, total: int) -> Iterator[Callable[[int], None]]:
         return
     stream = _stream()
     bar: Any
-    if stream.isatty():
-        import click
-
-        with click.progressbar(
-            length=total, label=label, file=stream, show_pos=True, show_eta=True
-        ) as bar:
+    if stream.isatty() and _terminal is not None:
+        with _terminal(label, total, stream) as bar:
             yield from _run(bar, total)
     else:
         bar = _LogBar(label, total, stream)

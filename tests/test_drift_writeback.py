@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from sources_api import SourcesApi
 
 from reconciler.cli import cli
+from reconciler.manifests.documents import desired_document
 from reconciler.manifests.loading import load_manifests
 from reconciler.models import Record
-from reconciler.planning.documents import desired_document
 from reconciler.planning.plan import plan
 from reconciler.workflow.drift_writeback import plan_writeback, write_back
 

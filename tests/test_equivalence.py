@@ -21,11 +21,16 @@ from hypothesis import strategies as st
 
 from reconciler.backends.sql.shared import _loads
 from reconciler.errors import ReconcilerError
+from reconciler.manifests.documents import (
+    DesiredDocuments,
+    canonical,
+    desired_document,
+    diff_fields,
+)
 from reconciler.manifests.loading import find_manifest_files
 from reconciler.models import Manifest
 from reconciler.planning import plan as planning
-from reconciler.planning.documents import DesiredDocuments, canonical, desired_document
-from reconciler.planning.plan import SecretFingerprints, diff_fields
+from reconciler.planning.plan import SecretFingerprints
 
 
 def paths(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -65,7 +70,7 @@ def test_deepdiff_is_imported_only_when_documents_differ() -> None:
     code = (
         "import sys\n"
         "from reconciler.models import Manifest\n"
-        "from reconciler.planning.documents import desired_document\n"
+        "from reconciler.manifests.documents import desired_document\n"
         "from reconciler.planning.plan import diff_fields, plan\n"
         "m = Manifest(name='a', source_type='csv', connection={'file_path': '/x'})\n"
         "doc = desired_document(m)\n"

@@ -16,6 +16,7 @@ from sources_api import SourcesApi
 from reconciler.backends import open_registry
 from reconciler.backends.base import (
     ConnectOptions,
+    LiveSchema,
     NewRecord,
     RecordDelete,
     RecordReplace,
@@ -23,10 +24,10 @@ from reconciler.backends.base import (
     RunEntry,
     Writes,
 )
-from reconciler.backends.providers.sources_api import HttpRegistry, LiveSchema
+from reconciler.backends.providers.sources_api import HttpRegistry
 from reconciler.backends.providers.sources_api_client import RetryPolicy
 from reconciler.errors import RegistryError, StaleRecordError
-from reconciler.tableschema.introspection import Unreachable
+from reconciler.models import Unreachable
 
 TOKEN = "tok-Secret-91f2a7"
 

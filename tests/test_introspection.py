@@ -12,14 +12,11 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from reconciler.models import ObservedColumn, ObservedTable, TableMissing, Unreachable
 from reconciler.tableschema.classification import compare
 from reconciler.tableschema.introspection import (
     IntrospectionStats,
-    ObservedColumn,
-    ObservedTable,
     PostgresTarget,
-    TableMissing,
-    Unreachable,
     introspect_csv,
     introspect_postgres,
 )

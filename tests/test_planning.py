@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.manifests.documents import canonical, desired_document
 from reconciler.models import FieldChange, Manifest, Record
-from reconciler.planning.documents import canonical, desired_document
 from reconciler.planning.plan import SecretFingerprints, plan
 
 OWNER = "reconciler"

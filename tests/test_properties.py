@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.backends import open_registry
+from reconciler.manifests.documents import desired_document
 from reconciler.models import Manifest
-from reconciler.planning.documents import desired_document
 from reconciler.planning.plan import PruneGuard, plan
 from reconciler.secret_refs import resolve_all
 from reconciler.workflow.writes import apply_plan

@@ -11,8 +11,8 @@ from click.testing import Result
 from conftest import insert_raw, reconcile, snapshot, sql_rows
 from sources_api import SourcesApi
 
+from reconciler.manifests.documents import desired_document
 from reconciler.models import Manifest, Record
-from reconciler.planning.documents import desired_document
 from reconciler.planning.plan import plan
 
 TOKEN = "tok-Secret-rename-77"

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.models import Column
+from reconciler.models import Column, ObservedColumn, ObservedTable, TableMissing, Unreachable
 from reconciler.tableschema.classification import (
     TYPE_TRANSITIONS,
     SchemaChange,
@@ -24,12 +24,6 @@ from reconciler.tableschema.classification import (
     compare_with_contract,
     has_breaking,
     normalise_type,
-)
-from reconciler.tableschema.introspection import (
-    ObservedColumn,
-    ObservedTable,
-    TableMissing,
-    Unreachable,
 )
 
 CASES: list[dict[str, Any]] = yaml.safe_load(

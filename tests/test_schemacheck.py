@@ -11,16 +11,11 @@ import pytest
 from conftest import sql_rows
 
 from reconciler.backends import open_registry
-from reconciler.backends.base import SchemaSnapshot
-from reconciler.backends.sql.snapshots import _migration_version
-from reconciler.models import Manifest
+from reconciler.backends.base import ConnectOptions, SchemaSnapshot
+from reconciler.backends.sql import open_sql
+from reconciler.backends.sql.migrations import SCHEMA_SNAPSHOTS_VERSION
+from reconciler.models import Manifest, ObservedColumn, ObservedTable, TableMissing, Unreachable
 from reconciler.tableschema.check import SchemaOptions, evaluate, select, snapshot_hash, worst
-from reconciler.tableschema.introspection import (
-    ObservedColumn,
-    ObservedTable,
-    TableMissing,
-    Unreachable,
-)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -174,7 +169,7 @@ B = ({"name": "id", "type": "integer", "nullable": False, "position": 1},)
 
 
 def test_snapshots_history_baseline_and_no_duplicates(registry_url: str) -> None:
-    registry = open_registry(registry_url, writable=True)
+    registry = open_sql(registry_url, writable=True, options=ConnectOptions())
     try:
         assert registry.last_snapshots(["orders"]) == {}  # not even initialised
         registry.init()
@@ -207,8 +202,8 @@ def test_read_only_registry_of_an_older_version_has_no_snapshots(tmp_path: Path)
     registry.close()
     # As a registry last migrated by a reconciler from before schema snapshots.
     sql_rows(url, "DROP TABLE schema_snapshots")
-    sql_rows(url, f"DELETE FROM schema_migrations WHERE version >= {_migration_version()}")
-    reader = open_registry(url, writable=False)
+    sql_rows(url, f"DELETE FROM schema_migrations WHERE version >= {SCHEMA_SNAPSHOTS_VERSION}")
+    reader = open_sql(url, writable=False, options=ConnectOptions())
     try:
         assert reader.last_snapshots(["orders"]) == {}
     finally:

@@ -1,4 +1,11 @@
-"""The one small interface every registry backend implements, and the values it exchanges."""
+"""The interface every registry backend implements, the capabilities some add, and the values
+they exchange.
+
+`Registry` is what every backend really does; a capability (`SnapshotStore`, `PlanReview`)
+is a small Protocol of its own, which a backend declares by inheriting it (so mypy checks it)
+and a caller asks for through a typed accessor (`snapshot_store`, `plan_review`), never by
+probing attribute names.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pydantic is imported by the commands that read records, not by --help
-    from reconciler.models import Record
+    from reconciler.models import Plan, Record, Unreachable
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,21 @@ class SchemaSnapshot:
         return self.accepted_at is not None
 
 
+@dataclass(frozen=True)
+class LiveSchema:
+    """A source's live table as GET /v1/sources/{id}/schema reports it.
+
+    `columns` are `{"name", "type"}` mappings, the shape `schemachanges.compare` accepts;
+    the API reports neither nullability nor column positions (so no rename detection).
+    """
+
+    source_id: str
+    source: str
+    columns: tuple[dict[str, str], ...]
+    inspected_at: datetime | None
+
+
+@runtime_checkable
 class Registry(Protocol):
     """A live registry. Writes are all-or-nothing and check each record's version."""
 
@@ -180,6 +202,17 @@ class Registry(Protocol):
 
     def list_runs(self, limit: int = 20) -> list[RunEntry]: ...
 
+    def applied_times(self) -> dict[str, datetime]:
+        """By record id, when a reconciler last applied it (for `list` and `show`)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SnapshotStore(Protocol):
+    """A registry that keeps each source's schema snapshot history (`reconcile schema`)."""
+
     def last_snapshots(
         self, names: Iterable[str], *, accepted: bool = False
     ) -> dict[str, SchemaSnapshot]:
@@ -194,4 +227,57 @@ class Registry(Protocol):
         marked accepted)."""
         ...
 
-    def close(self) -> None: ...
+
+class SnapshotRegistry(Registry, SnapshotStore, Protocol):
+    """A registry with a snapshot history: what `reconcile schema` needs."""
+
+
+@runtime_checkable
+class PlanReview(Protocol):
+    """A registry that knows per field what its API can do (a provider): it turns the
+    updates it cannot make in place into replaces and blocks the changes it cannot make."""
+
+    def review_plan(self, plan: Plan) -> Plan: ...
+
+
+@runtime_checkable
+class LiveSchemas(Protocol):
+    """A registry that reads its sources' live columns through its own API (the Sources
+    API), so `reconcile schema` needs no database credentials."""
+
+    def live_schemas(self, names: Sequence[str]) -> dict[str, LiveSchema | Unreachable]: ...
+
+
+@runtime_checkable
+class SharedState(Protocol):
+    """A registry whose ownership lives in a state store of our own (an API registry): the
+    store must be the one every run shares, or a run would think it owns nothing."""
+
+    def declare_state(self) -> None:
+        """`reconcile registry init`: this state store is the registry's from now on."""
+        ...
+
+    def refuse_blind(self, count: int) -> None:
+        """Refuse to plan when the store never saw this registry and it holds `count`
+        records the API cannot mark as ours."""
+        ...
+
+
+def shared_state(registry: Registry) -> SharedState | None:
+    """The registry's state-store checks, or None when ownership lives in the registry."""
+    return registry if isinstance(registry, SharedState) else None
+
+
+def live_schemas(registry: Registry) -> LiveSchemas | None:
+    """The registry's own reading of live columns, or None when the databases are read."""
+    return registry if isinstance(registry, LiveSchemas) else None
+
+
+def snapshot_store(registry: Registry) -> SnapshotRegistry | None:
+    """The registry as a snapshot store, or None when it keeps no snapshot history."""
+    return registry if isinstance(registry, SnapshotStore) else None
+
+
+def plan_review(registry: Registry) -> PlanReview | None:
+    """The registry's per-field review of a plan, or None when planning alone decides."""
+    return registry if isinstance(registry, PlanReview) else None

@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from reconciler import progress
+from reconciler.cli.settings import Target
 from reconciler.exit_codes import EXIT_ERROR, EXIT_OK, with_drift_failure
 from reconciler.files import UnsafePath, check_target, write_atomic
 from reconciler.redaction import REDACTOR
@@ -30,17 +32,6 @@ if TYPE_CHECKING:
     from reconciler.cli.settings import Settings
 
 _KEY = "reconciler.session"
-
-
-@dataclass(frozen=True)
-class Target:
-    """One `--output` value: a format, to stdout (path None) or to a file."""
-
-    format: str
-    path: Path | None = None
-
-    def __str__(self) -> str:
-        return self.format if self.path is None else f"{self.format}={self.path}"
 
 
 # click.ParamType is generic in recent click only; subscripting it would break older ones.
@@ -117,7 +108,12 @@ def attach(ctx: click.Context, settings: Settings) -> None:
         registry=redact_url(settings.registry),
         sources_dir=settings.sources_dir.as_posix(),
     )
-    progress.configure(settings.progress)
+    progress.configure(settings.progress, terminal=terminal_bar)
+
+
+def terminal_bar(label: str, total: int, stream: TextIO) -> AbstractContextManager[Any]:
+    """The progress bar a person watching a terminal sees (progress.py decides when)."""
+    return click.progressbar(length=total, label=label, file=stream, show_pos=True, show_eta=True)
 
 
 def preflight() -> None:

@@ -24,13 +24,14 @@ def registry_init(ctx: click.Context, /, **_: object) -> None:
 
     def action() -> int:
         from reconciler.backends import open_registry
+        from reconciler.backends.base import shared_state
 
         store = open_registry(s.registry, writable=True, options=s.connect)
         try:
             applied = store.init()
-            declare = getattr(store, "declare_state", None)  # an API registry's state store
-            if declare is not None:
-                declare()
+            shared = shared_state(store)  # an API registry's state store
+            if shared is not None:
+                shared.declare_state()
         finally:
             store.close()
         state = f"{applied} migration(s) applied" if applied else "already up to date"

@@ -20,7 +20,6 @@ from click.core import ParameterSource
 
 from reconciler.backends import DEFAULT_REGISTRY, DEFAULT_STATE
 from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, ConnectOptions
-from reconciler.cli.delivery import Target
 
 # Option value given on the command line wins; then these variables; then the defaults.
 ENVVARS = {
@@ -30,6 +29,17 @@ ENVVARS = {
     "environment": "RECONCILER_ENVIRONMENT",
     "notify": "RECONCILER_NOTIFY_URL",
 }
+
+
+@dataclass(frozen=True)
+class Target:
+    """One `--output` value: a format, to stdout (path None) or to a file."""
+
+    format: str
+    path: Path | None = None
+
+    def __str__(self) -> str:
+        return self.format if self.path is None else f"{self.format}={self.path}"
 
 
 @dataclass(frozen=True)

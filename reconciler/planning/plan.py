@@ -11,6 +11,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.manifests.documents import (
+    DRIFTED_SECRET,
+    REDACTED,
+    SECRET_CHANGED,
+    DesiredDocuments,
+    canonical,
+    diff_fields,
+    live_document,
+)
+from reconciler.manifests.documents import value_at as _get
 from reconciler.models import (
     Blocked,
     Change,
@@ -21,15 +31,6 @@ from reconciler.models import (
     Record,
     Unmanaged,
 )
-from reconciler.planning.documents import (
-    DRIFTED_SECRET,
-    REDACTED,
-    SECRET_CHANGED,
-    DesiredDocuments,
-    canonical,
-    live_document,
-)
-from reconciler.planning.field_diff import changed_paths
 
 
 @dataclass(frozen=True)
@@ -295,22 +296,6 @@ def _compare(
     )
 
 
-def diff_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, ...]:
-    """Field-level changes, a list counting as one field (its order is canonical already).
-
-    A live secret the planner redacted (REDACTED) is a sensitive change: never shown as old → new.
-    """
-    if old == new:
-        return ()
-    paths = changed_paths(old, new)
-    return tuple(_field_change(p, _get(old, p), _get(new, p)) for p in sorted(paths))
-
-
-def _field_change(path: tuple[Any, ...], old: Any, new: Any) -> FieldChange:
-    sensitive = isinstance(new, str) and new == REDACTED
-    return FieldChange(path=".".join(map(str, path)), old=old, new=new, sensitive=sensitive)
-
-
 def _without(doc: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
     """The document without lifecycle.ignore_changes paths (`description`, `connection.host`)."""
     if not paths:
@@ -364,11 +349,3 @@ def _field(record: Record, path: tuple[str, ...]) -> Any:
 
 
 _RECORD_FIELDS = frozenset(Record.model_fields)
-
-
-def _get(doc: Any, path: tuple[Any, ...]) -> Any:
-    for part in path:
-        if not isinstance(doc, dict) or part not in doc:
-            return None
-        doc = doc[part]
-    return doc

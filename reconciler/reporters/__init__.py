@@ -1,38 +1,29 @@
-"""One report model, several renderers: the engine builds a Report, a renderer prints it."""
+"""One report model, several renderers: the engine builds a Report, a renderer prints it.
+
+The model is `model.py`; each format is a module of its own, and this package only picks
+one (`render`).
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from reconciler.reporters.model import (
+    FORMAT_VERSION,
+    FORMATS,
+    Report,
+    applied_counts,
+    show,
+    summary_line,
+)
 
-from reconciler.errors import Problem
-
-if TYPE_CHECKING:  # pydantic is imported by the commands that build plans, not by --help
-    from reconciler.models import ApplyResult, Plan
-    from reconciler.tableschema.report import SchemaReport
-
-FORMAT_VERSION = "1.0"
-FORMATS = ("text", "json", "markdown", "junit", "github")
-
-
-@dataclass(frozen=True)
-class Report:
-    """What one run of the reconciler found and did.
-
-    `kind` is what was asked: validate, plan, apply, drift or schema.
-    """
-
-    kind: str
-    registry: str
-    sources_dir: str
-    plan: Plan | None = None
-    result: ApplyResult | None = None
-    problems: list[Problem] = field(default_factory=list)
-    sources: int = 0
-    files: int = 0
-    # Schema changes of the live tables: `reconcile schema`, or a plan/apply with --schema.
-    schema: SchemaReport | None = None
+__all__ = [
+    "FORMATS",
+    "FORMAT_VERSION",
+    "Report",
+    "applied_counts",
+    "render",
+    "show",
+    "summary_line",
+]
 
 
 def render(fmt: str, report: Report, *, color: bool = False) -> str:
@@ -49,30 +40,10 @@ def render(fmt: str, report: Report, *, color: bool = False) -> str:
         from reconciler.reporters.junit import render_junit
 
         return render_junit(report)
+    from reconciler.reporters.text import render_text
+
     if fmt == "github":
         from reconciler.reporters.github import render_github
 
-        return render_github(report)
-    from reconciler.reporters.text import render_text
-
+        return render_github(report, render_text(report))
     return render_text(report, color=color)
-
-
-def show(value: Any) -> str:
-    """A value as a reviewer reads it in a diff: strings quoted, lists and maps as JSON."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def summary_line(plan: Plan) -> str:
-    replace = plan.count("replace")
-    replaces = f"{replace} to replace, " if replace else ""
-    return (
-        f"Plan: {plan.count('create')} to create, {plan.count('update')} to update, "
-        f"{replaces}{plan.count('delete')} to delete."
-    )
-
-
-def applied_counts(created: int, updated: int, replaced: int, deleted: int) -> str:
-    """ "1 created, 0 updated, 0 deleted"; replacements only where a registry made some."""
-    replaces = f"{replaced} replaced, " if replaced else ""
-    return f"{created} created, {updated} updated, {replaces}{deleted} deleted"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reconciler.models import Change, Plan
-from reconciler.reporters import Report
+from reconciler.reporters.model import Report
 
 if TYPE_CHECKING:
     from reconciler.tableschema.report import SchemaFinding, SourceSchema

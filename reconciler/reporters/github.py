@@ -11,7 +11,6 @@ unreachable databases), and one notice with the summary. The Markdown job summar
 from __future__ import annotations
 
 from reconciler.models import Change
-from reconciler.reporters import Report, summary_line
 from reconciler.reporters.ci_findings import (
     breaking,
     conflicted,
@@ -21,16 +20,17 @@ from reconciler.reporters.ci_findings import (
     where,
 )
 from reconciler.reporters.escaping import gh_data, gh_log_line, gh_property, stop_commands_token
-from reconciler.reporters.text import render_text
+from reconciler.reporters.model import Report, summary_line
 
 
-def render_github(report: Report) -> str:
-    """The text report (values from manifests and registries in it) is fenced by
+def render_github(report: Report, text: str) -> str:
+    """`text`, the text report (the dispatcher renders it: renderers never import each
+    other; values from manifests and registries in it), is fenced by
     `::stop-commands::` with a fresh token, so the runner runs none of its lines; each line
     that would look like a command is also defused, for log viewers that parse the output."""
     token = stop_commands_token()
     lines = [f"::group::reconciler {gh_data(report.kind)}", f"::stop-commands::{token}"]
-    lines += [gh_log_line(t) for t in render_text(report).splitlines()]
+    lines += [gh_log_line(t) for t in text.splitlines()]
     lines += [f"::{token}::", "::endgroup::"]
     lines += _annotations(report)
     return "\n".join(lines) + "\n"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.backends.base import RunEntry
-from reconciler.reporters import FORMAT_VERSION
 from reconciler.reporters.escaping import json_text, visible
+from reconciler.reporters.model import FORMAT_VERSION
 
 _COLUMNS = ("STARTED (UTC)", "OWNER", "ACTOR", "CHANGES", "OUTCOME", "DURATION", "MESSAGE")
 
@@ -35,7 +35,7 @@ def run_dict(run: RunEntry) -> dict[str, Any]:
         "actor": run.actor,
         "created": run.created,
         "updated": run.updated,
-        "replaced": getattr(run, "replaced", 0),
+        "replaced": run.replaced,
         "deleted": run.deleted,
         "outcome": run.outcome,
         "message": run.message,
@@ -65,7 +65,7 @@ def render_history(runs: Sequence[RunEntry], fmt: str, *, registry: str) -> str:
 
 def _row(run: RunEntry) -> tuple[str, ...]:
     changes = f"+{run.created} ~{run.updated} -{run.deleted}"
-    replaced = getattr(run, "replaced", 0)
+    replaced = run.replaced
     if replaced:
         changes += f" ±{replaced}"
     seconds = duration(run)

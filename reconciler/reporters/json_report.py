@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from reconciler.models import Change
-from reconciler.reporters import FORMAT_VERSION, Report
 from reconciler.reporters.escaping import json_text
+from reconciler.reporters.model import FORMAT_VERSION, Report
 from reconciler.reporters.schema_section import report_dict as schema_dict
 
 

@@ -14,7 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from reconciler.models import Change, Plan
-from reconciler.reporters import Report, summary_line
 from reconciler.reporters.ci_findings import (
     Located,
     accepted,
@@ -23,6 +22,7 @@ from reconciler.reporters.ci_findings import (
     schema_findings,
     unreachable,
 )
+from reconciler.reporters.model import Report, summary_line
 
 # Characters XML 1.0 cannot carry at all, even escaped (lone surrogates cannot even be
 # encoded): each becomes U+FFFD. ElementTree escapes the rest (`&<>"`, newlines in

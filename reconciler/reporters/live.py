@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from reconciler.reporters import FORMAT_VERSION
 from reconciler.reporters.escaping import json_text, visible
+from reconciler.reporters.model import FORMAT_VERSION
 
 if TYPE_CHECKING:  # the values only; rendering needs nothing of the workflow at run time
     from reconciler.workflow.live import Live, LiveRecord

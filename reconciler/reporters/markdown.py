@@ -8,8 +8,8 @@ out of a table, a code block or a `<details>` block.
 from __future__ import annotations
 
 from reconciler.models import Change
-from reconciler.reporters import Report, applied_counts, show, summary_line
 from reconciler.reporters.escaping import fenced, html_text, md_code, md_text
+from reconciler.reporters.model import Report, applied_counts, show, summary_line
 from reconciler.reporters.schema_section import render_markdown as schema_markdown
 
 _ICON = {

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.errors import EXIT_ERROR
-from reconciler.reporters import Report
 from reconciler.reporters.ci_findings import breaking, conflicted, schema_findings, unreachable
 from reconciler.reporters.escaping import label_value
+from reconciler.reporters.model import Report
 
 PREFIX = "reconciler"
 ACTIONS = ("create", "update", "replace", "delete", "noop")

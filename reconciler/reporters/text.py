@@ -7,8 +7,8 @@ from collections.abc import Callable
 import click
 
 from reconciler.models import Change, Plan
-from reconciler.reporters import Report, applied_counts, show, summary_line
 from reconciler.reporters.escaping import escape_strings, visible
+from reconciler.reporters.model import Report, applied_counts, show, summary_line
 from reconciler.reporters.schema_section import render_text as schema_lines
 
 Style = Callable[..., str]

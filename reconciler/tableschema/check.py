@@ -26,13 +26,15 @@ from reconciler.backends import open_registry
 from reconciler.backends.base import (
     DEFAULT_LOCK_TIMEOUT_S,
     ConnectOptions,
-    Registry,
     SchemaSnapshot,
+    SnapshotRegistry,
+    live_schemas,
+    snapshot_store,
 )
 from reconciler.errors import ReconcilerError, SecretResolutionError
 from reconciler.exit_codes import worst
 from reconciler.manifests.loading import load_manifests
-from reconciler.models import Manifest
+from reconciler.models import Manifest, ObservedTable, Outcome, TableMissing, Unreachable
 from reconciler.redaction import REDACTOR
 from reconciler.secret_refs import is_reference, resolve
 from reconciler.tableschema.classification import (
@@ -44,11 +46,7 @@ from reconciler.tableschema.classification import (
 )
 from reconciler.tableschema.introspection import (
     IntrospectionStats,
-    ObservedTable,
-    Outcome,
     PostgresTarget,
-    TableMissing,
-    Unreachable,
     introspect_csv,
     introspect_postgres,
 )
@@ -107,21 +105,22 @@ def check_registry(
     select(manifests, options)  # a mistyped name fails before anything is opened or created
     registry = open_registry(registry_url, writable=options.record, options=connect)
     try:
-        if not hasattr(registry, "record_snapshots"):
+        store = snapshot_store(registry)
+        if store is None:
             raise NoSnapshots(
                 f"registry {registry.display_url} has no way to read a source's live schema: "
                 "`reconcile schema` works with SQL registries and the Sources API"
             )
         if options.record:
-            registry.init()
-        return registry.display_url, check(manifests, registry, options)
+            store.init()
+        return store.display_url, check(manifests, store, options)
     finally:
         registry.close()
 
 
 def check(
     manifests: Sequence[Manifest],
-    registry: Registry,
+    registry: SnapshotRegistry,
     options: SchemaOptions,
 ) -> SchemaReport:
     """Introspect the selected sources, compare each with its contract and baseline, and
@@ -133,7 +132,8 @@ def check(
     stats = IntrospectionStats()
     # An API registry that reads live schemas itself (the Sources API): no database
     # credentials needed, and what it cannot report (nullability, positions) is not judged.
-    through: Any = getattr(registry, "live_schemas", None)
+    reader = live_schemas(registry)
+    through = reader.live_schemas if reader is not None else None
     if through is not None:
         outcomes = observe_through(through, selected, baselines)
     else:

@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
-from reconciler.models import Frozen
-from reconciler.tableschema.introspection import ObservedTable, TableMissing, Unreachable
+from reconciler.models import Frozen, ObservedTable, TableMissing, Unreachable
 
 Severity = Literal["breaking", "warning", "info", "error"]
 Kind = Literal[

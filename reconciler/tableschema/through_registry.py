@@ -11,9 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.backends.base import SchemaSnapshot
-from reconciler.models import Manifest
+from reconciler.models import Manifest, ObservedColumn, ObservedTable, Outcome, Unreachable
 from reconciler.redaction import REDACTOR
-from reconciler.tableschema.introspection import ObservedColumn, ObservedTable, Outcome, Unreachable
 
 
 def observe_through(

@@ -25,10 +25,10 @@ from reconciler.backends import open_registry
 from reconciler.backends.base import ConnectOptions, NewRecord, RecordUpdate, RunEntry, Writes
 from reconciler.errors import ReconcilerError
 from reconciler.files import move_into_place, write_aside
+from reconciler.manifests.documents import canonical
 from reconciler.manifests.json_schemas import is_sensitive
 from reconciler.manifests.loading import find_manifest_files, load_manifests
 from reconciler.models import Record
-from reconciler.planning.documents import canonical
 from reconciler.redaction import is_sensitive_name, redact_url
 from reconciler.secret_refs import fingerprint, is_reference
 

@@ -18,12 +18,12 @@ from typing import Any
 
 from reconciler.errors import ReconcilerError
 from reconciler.files import write_atomic
+from reconciler.manifests.documents import DRIFTED_SECRET, REDACTED, canonical
 from reconciler.manifests.json_schemas import ConnectionSpec, connection_specs, is_sensitive
 from reconciler.manifests.loading import validate_document
 from reconciler.manifests.roundtrip import CannotEdit, edit_source
 from reconciler.manifests.yaml_lines import parse_documents
 from reconciler.models import Change, FieldChange, Plan
-from reconciler.planning.documents import DRIFTED_SECRET, REDACTED, canonical
 from reconciler.redaction import REDACTOR
 from reconciler.secret_refs import is_reference
 

@@ -15,9 +15,9 @@ from typing import Any
 from reconciler.backends import open_registry
 from reconciler.backends.base import ConnectOptions, Registry, RunEntry
 from reconciler.errors import RegistryMissing
+from reconciler.manifests.documents import REDACTED
 from reconciler.manifests.json_schemas import is_sensitive
 from reconciler.models import Plan, Record
-from reconciler.planning.documents import REDACTED
 from reconciler.redaction import REDACTOR, is_sensitive_name
 
 # Drift states, against the manifests of --sources-dir for the records of --owner.
@@ -140,8 +140,7 @@ def _states(plan: Plan) -> tuple[dict[str, str], dict[str, tuple[str | None, int
 
 def _applied_times(store: Registry) -> Mapping[str, datetime]:
     """By record id, when a reconciler last applied it (a backend without the answer: none)."""
-    times: Callable[[], Mapping[str, datetime]] | None = getattr(store, "applied_times", None)
-    return times() if times is not None else {}
+    return store.applied_times()
 
 
 def _run_of(when: datetime | None, owner: str | None, runs: Sequence[RunEntry]) -> str | None:

@@ -14,13 +14,20 @@ from pathlib import Path
 
 from reconciler.actor import actor
 from reconciler.backends import open_registry, redact_url
-from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, ConnectOptions, Registry, RunEntry
+from reconciler.backends.base import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    ConnectOptions,
+    Registry,
+    RunEntry,
+    plan_review,
+    shared_state,
+)
 from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
+from reconciler.manifests.documents import DesiredDocuments
 from reconciler.manifests.loading import load_scoped
 from reconciler.manifests.variables import Scope
 from reconciler.models import ApplyResult, Manifest, Plan, Record
 from reconciler.planning import selection
-from reconciler.planning.documents import DesiredDocuments
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, plan
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
 from reconciler.workflow.replace_guard import guard_replaces
@@ -96,9 +103,9 @@ def _plan(options: Options, registry: Registry, prepared: _Prepared) -> tuple[Pl
     key = registry.fingerprint_key()
     records = registry.list_records()
     # An API registry whose state store has never seen it may be blind to what it owns.
-    blind = getattr(registry, "refuse_blind", None)
-    if blind is not None:
-        blind(len(records))
+    state = shared_state(registry)
+    if state is not None:
+        state.refuse_blind(len(records))
     records = _in_scope(records, skipped, options.owner)
     fingerprints = SecretFingerprints(
         desired=secrets.fingerprints(key),
@@ -129,10 +136,10 @@ def _plan(options: Options, registry: Registry, prepared: _Prepared) -> tuple[Pl
         documents=prepared.documents,
     )
     # A provider knows per field what its API can do: which updates replace, which changes
-    # it must refuse (providers/review.py). Other registries have no such hook.
-    review = getattr(registry, "review_plan", None)
+    # it must refuse (providers/plan_review.py). Other registries have no such capability.
+    review = plan_review(registry)
     if review is not None:
-        computed = review(computed)
+        computed = review.review_plan(computed)
     computed = guard_replaces(computed, records, force=options.force_replaces)
     return computed, records
 

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 
 from reconciler.errors import ReconcilerError
 from reconciler.files import write_atomic
+from reconciler.manifests.documents import SECRET_CHANGED, desired_document
 from reconciler.models import Frozen, Manifest, Plan, Record
-from reconciler.planning.documents import SECRET_CHANGED, desired_document
 
 FORMAT = "reconciler-plan/2"
 _MAC_LABEL = b"reconciler saved plan\x00"  # keeps plan MACs apart from secret fingerprints

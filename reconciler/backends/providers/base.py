@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from reconciler.backends.base import (
     ConnectOptions,
     NewRecord,
+    PlanReview,
     RecordDelete,
     RecordReplace,
     RecordUpdate,
@@ -39,9 +40,8 @@ from reconciler.backends.remote.shell import RemoteRegistry, endpoint, is_masked
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.backends.remote.transport import Credential, RetryPolicy, Transport
 from reconciler.errors import RegistryError, StaleRecordError
+from reconciler.manifests.documents import canonical, diff_fields, live_document
 from reconciler.models import Change, Plan, Record
-from reconciler.planning.documents import canonical, live_document
-from reconciler.planning.plan import diff_fields
 from reconciler.redaction import REDACTOR
 
 
@@ -61,7 +61,7 @@ class Observed:
     status: str = "active"
 
 
-class Provider(RemoteRegistry):
+class Provider(RemoteRegistry, PlanReview):
     """A Registry over one provider's API; a subclass writes the calls and the mapping."""
 
     updates_in_place = True  # per field: `rules` and `review_plan` say which replace
@@ -269,16 +269,9 @@ class Provider(RemoteRegistry):
         object unowned if its deletion then failed, as the state keeps one object per name."""
         new = replace.record
         self._fresh(replace.old_id, replace.expected_version, new.name, "replacing")
-        self.delete(replace.old_id, new.name)
-        self._state.forget(replace.old_id)
-        try:
-            self._create(new)
-        except RegistryError as exc:
-            raise RegistryError(
-                f"replacing {self.noun} '{new.name}' failed half-way: its old object "
-                f"{replace.old_id} was deleted, but {exc}. '{new.name}' is now missing from "
-                "the registry; run reconcile again to create it"
-            ) from None
+        self._delete_then_create(
+            replace, lambda: self.delete(replace.old_id, new.name), noun=self.noun, old="object"
+        )
 
     def _delete(self, gone: RecordDelete) -> None:
         self._fresh(gone.id, gone.expected_version, gone.name, "deleting")

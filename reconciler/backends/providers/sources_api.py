@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,11 +25,15 @@ from pydantic import ValidationError
 
 from reconciler.backends.base import (
     ConnectOptions,
+    LiveSchema,
+    LiveSchemas,
     NewRecord,
+    PlanReview,
     RecordDelete,
     RecordReplace,
     RecordUpdate,
     SchemaSnapshot,
+    SnapshotStore,
 )
 from reconciler.backends.providers.plan_review import RECONCILER_ONLY, matches, replace_unless
 from reconciler.backends.providers.sources_api_client import (
@@ -43,31 +46,16 @@ from reconciler.backends.providers.sources_api_client import (
 from reconciler.backends.remote.shell import RemoteRegistry, endpoint, unmasked
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.errors import RegistryError, StaleRecordError
-from reconciler.models import Blocked, Change, Plan, Record
-from reconciler.planning.documents import REDACTED
+from reconciler.manifests.documents import REDACTED
+from reconciler.models import Blocked, Change, Plan, Record, Unreachable
 from reconciler.redaction import REDACTOR
 from reconciler.secret_refs import is_reference
-from reconciler.tableschema.introspection import Unreachable
 
 # The reserved tag that marks a record this reconciler registered, for `owner`.
 OWNER_TAG = "managed-by:reconciler/"
 
 
-@dataclass(frozen=True)
-class LiveSchema:
-    """A source's live table as GET /v1/sources/{id}/schema reports it.
-
-    `columns` are `{"name", "type"}` mappings, the shape `schemachanges.compare` accepts;
-    the API reports neither nullability nor column positions (so no rename detection).
-    """
-
-    source_id: str
-    source: str
-    columns: tuple[dict[str, str], ...]
-    inspected_at: datetime | None
-
-
-class HttpRegistry(RemoteRegistry):
+class HttpRegistry(RemoteRegistry, PlanReview, SnapshotStore, LiveSchemas):
     """A Registry over the Sources API plus a state store; see the module docstring."""
 
     # Updates of reconciler-only fields stay updates (of the state store only);
@@ -235,16 +223,13 @@ class HttpRegistry(RemoteRegistry):
     def _replace(self, replace: RecordReplace) -> None:
         """Delete, then register: the name is unique, so the new record cannot come first."""
         name = replace.record.name
-        self._api.delete(replace.old_id, name)
-        self._state.forget(replace.old_id)
-        try:
-            self._create(replace.record)
-        except RegistryError as exc:
-            raise RegistryError(
-                f"replacing source '{name}' failed half-way: its old record {replace.old_id} "
-                f"was deleted, but {exc}. '{name}' is now missing from the registry; run "
-                "reconcile again to register it"
-            ) from None
+        self._delete_then_create(
+            replace,
+            lambda: self._api.delete(replace.old_id, name),
+            noun="source",
+            old="record",
+            create="register",
+        )
 
     def _delete(self, gone: RecordDelete) -> None:
         self._api.delete(gone.id, gone.name)

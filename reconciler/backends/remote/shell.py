@@ -19,7 +19,6 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from reconciler import progress
-from reconciler.backends import redact_url
 from reconciler.backends.base import (
     DEFAULT_LOCK_TIMEOUT_S,
     ConnectOptions,
@@ -27,7 +26,9 @@ from reconciler.backends.base import (
     RecordDelete,
     RecordReplace,
     RecordUpdate,
+    Registry,
     RunEntry,
+    SharedState,
     Writes,
     finished,
 )
@@ -35,6 +36,7 @@ from reconciler.backends.remote.state_store import Intent, RemoteRecordState, St
 from reconciler.backends.remote.transport import AmbiguousWrite, UnreadableAnswer
 from reconciler.errors import RegistryError
 from reconciler.models import Record
+from reconciler.redaction import redact_url
 from reconciler.secret_refs import fingerprint, is_reference
 
 W = TypeVar("W")
@@ -125,7 +127,7 @@ def last_value(last: Mapping[str, Any] | None, key: str) -> Any:
     return None if previous is None or is_reference(previous) else previous
 
 
-class RemoteRegistry:
+class RemoteRegistry(Registry, SharedState):
     """The Registry interface around an API; subclasses write `_update`, `_create`,
     `_replace` and `_delete`, each one remote change plus its state."""
 
@@ -327,6 +329,29 @@ class RemoteRegistry:
             "next plan says a record with this name is not managed by reconciler, check it "
             "in the registry and adopt it with `reconcile import`, or delete it"
         ) from None
+
+    def _delete_then_create(
+        self,
+        replace: RecordReplace,
+        delete: Callable[[], None],
+        *,
+        noun: str,
+        old: str,
+        create: str = "create",
+    ) -> None:
+        """A replace as every API registry makes it: `delete` the old object, forget it, then
+        create the new one; a create that fails then says the name is now missing."""
+        name = replace.record.name
+        delete()
+        self._state.forget(replace.old_id)
+        try:
+            self._create(replace.record)
+        except RegistryError as exc:
+            raise RegistryError(
+                f"replacing {noun} '{name}' failed half-way: its old {old} {replace.old_id} "
+                f"was deleted, but {exc}. '{name}' is now missing from the registry; run "
+                f"reconcile again to {create} it"
+            ) from None
 
     def _update(self, update: RecordUpdate) -> None:
         raise NotImplementedError

@@ -22,13 +22,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.backends import open_registry, redact_url
 from reconciler.backends.base import ConnectOptions, NewRecord, RunEntry
 from reconciler.backends.remote.apply_lock import apply_lock
-from reconciler.backends.sql.shared import SqlRegistry
+from reconciler.backends.sql import SQL_SCHEMES, open_sql
 from reconciler.errors import RegistryError
+from reconciler.redaction import redact_url
 
-STATE_SCHEMES = ("sqlite", "postgresql", "postgres")
+STATE_SCHEMES = SQL_SCHEMES
 # The record id of an intent row: no remote id ever starts with it.
 INTENT = "intent:"
 # The registry_meta key that says a registry's state lives here (`declare`).
@@ -56,8 +56,9 @@ class Intent:
 class StateStore:
     """The state of one remote registry (`registry`, a URL without credentials) in `store`.
 
-    Uses the SQL registry's transaction and dialect hooks, so its writes join the
-    transaction of `locked()` and commit or roll back with it.
+    Uses the SQL registry's public statements API (`read`, `transaction`, `to_json`,
+    `from_json`), so its writes join the transaction of `locked()` and commit or roll back
+    with it.
     """
 
     def __init__(self, url: str, registry: str, *, writable: bool, keep_runs: int = 1000) -> None:
@@ -68,9 +69,7 @@ class StateStore:
                 f"invalid state store URL '{redact_url(url)}' (expected sqlite:///PATH or "
                 "postgresql://...)"
             )
-        store = open_registry(url, writable=writable, options=ConnectOptions(keep_runs=keep_runs))
-        assert isinstance(store, SqlRegistry)
-        self.store = store
+        self.store = open_sql(url, writable=writable, options=ConnectOptions(keep_runs=keep_runs))
         self.registry = registry
 
     def init(self) -> int:
@@ -85,49 +84,50 @@ class StateStore:
 
     def records(self) -> dict[str, RemoteRecordState]:
         """By record id, every record this store knows an owner for."""
-        if not self.store._initialised():
+        if not self.store.initialised():
             return {}
         store = self.store
-        rows = store._read(
+        rows = store.read(
             "SELECT record_id, owner, last_applied, fingerprints FROM remote_records "
             "WHERE registry = ? AND record_id NOT LIKE ?",
             (self.registry, _PATTERN),
         )
         return {
-            r[0]: RemoteRecordState(r[1], store._unjson(r[2]), store._unjson(r[3])) for r in rows
+            r[0]: RemoteRecordState(r[1], store.from_json(r[2]), store.from_json(r[3]))
+            for r in rows
         }
 
     def knows_registry(self) -> bool:
         """Whether this store has kept anything of this registry: a record or an intent, a
         run that was not refused, or `reconcile registry init` naming it (`declare`). A
         store that has not is blind to which of the registry's records are whose."""
-        if not self.store._initialised():
+        if not self.store.initialised():
             return False
         checks = (
             ("SELECT 1 FROM remote_records WHERE registry = ?", self.registry),
             ("SELECT 1 FROM runs WHERE registry = ? AND outcome <> 'failed'", self.registry),
             ("SELECT 1 FROM registry_meta WHERE key = ?", _DECLARED + self.registry),
         )
-        return any(self.store._read(sql, (param,)) for sql, param in checks)
+        return any(self.store.read(sql, (param,)) for sql, param in checks)
 
     def declare(self) -> None:
         """Make this store the state of this registry from now on (`registry init`)."""
         store = self.store
-        if store._read("SELECT 1 FROM registry_meta WHERE key = ?", (_DECLARED + self.registry,)):
+        if store.read("SELECT 1 FROM registry_meta WHERE key = ?", (_DECLARED + self.registry,)):
             return
-        with store._transaction() as cur:
-            cur.execute(
-                store._sql("INSERT INTO registry_meta (key, value) VALUES (?, ?)"),
+        with store.transaction() as tx:
+            tx.execute(
+                "INSERT INTO registry_meta (key, value) VALUES (?, ?)",
                 (_DECLARED + self.registry, datetime.now(UTC).isoformat()),
             )
 
     def get(self, record_id: str) -> RemoteRecordState | None:
         """What this store knows of one record; None when nobody applied it here. (A write
         checks one record: reading them all for each would make an apply quadratic.)"""
-        if not self.store._initialised():
+        if not self.store.initialised():
             return None
         store = self.store
-        rows = store._read(
+        rows = store.read(
             "SELECT owner, last_applied, fingerprints FROM remote_records "
             "WHERE registry = ? AND record_id = ?",
             (self.registry, record_id),
@@ -135,13 +135,15 @@ class StateStore:
         if not rows:
             return None
         owner, last_applied, fingerprints = rows[0]
-        return RemoteRecordState(owner, store._unjson(last_applied), store._unjson(fingerprints))
+        return RemoteRecordState(
+            owner, store.from_json(last_applied), store.from_json(fingerprints)
+        )
 
     def known(self, owner: str) -> dict[str, str]:
         """Casefolded names `owner` applied and did not delete, with their record ids."""
-        if not self.store._initialised():
+        if not self.store.initialised():
             return {}
-        rows = self.store._read(
+        rows = self.store.read(
             "SELECT name_key, record_id FROM remote_records WHERE registry = ? AND owner = ? "
             "AND record_id NOT LIKE ?",
             (self.registry, owner, _PATTERN),
@@ -150,9 +152,9 @@ class StateStore:
 
     def applied_times(self) -> dict[str, datetime]:
         """By record id, when it was last applied to this registry (for `show`/`list`)."""
-        if not self.store._initialised():
+        if not self.store.initialised():
             return {}
-        rows = self.store._read(
+        rows = self.store.read(
             "SELECT record_id, applied_at FROM remote_records WHERE registry = ?",
             (self.registry,),
         )
@@ -165,25 +167,21 @@ class StateStore:
 
     def _row(self, record_id: str, name_key: str, state: RemoteRecordState) -> None:
         store, now = self.store, datetime.now(UTC)
-        with store._transaction() as cur:
-            cur.execute(
-                store._sql(
-                    "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ?"
-                ),
+        with store.transaction() as tx:
+            tx.execute(
+                "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ?",
                 (self.registry, state.owner, name_key),
             )
-            cur.execute(
-                store._sql(
-                    "INSERT INTO remote_records (registry, record_id, owner, name_key, "
-                    "last_applied, fingerprints, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                ),
+            tx.execute(
+                "INSERT INTO remote_records (registry, record_id, owner, name_key, "
+                "last_applied, fingerprints, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     self.registry,
                     record_id,
                     state.owner,
                     name_key,
-                    store._json(state.last_applied),
-                    store._json(state.fingerprints),
+                    store.to_json(state.last_applied),
+                    store.to_json(state.fingerprints),
                     now,
                 ),
             )
@@ -192,53 +190,47 @@ class StateStore:
         """Commit that `record` is about to be created (replacing an older intent for its
         name), before the call that creates it."""
         store, now = self.store, datetime.now(UTC)
-        with store._transaction() as cur:
-            cur.execute(
-                store._sql(
-                    "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ? "
-                    "AND record_id LIKE ?"
-                ),
+        with store.transaction() as tx:
+            tx.execute(
+                "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ? "
+                "AND record_id LIKE ?",
                 (self.registry, record.managed_by, record.name.casefold(), _PATTERN),
             )
-            cur.execute(
-                store._sql(
-                    "INSERT INTO remote_records (registry, record_id, owner, name_key, "
-                    "last_applied, fingerprints, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                ),
+            tx.execute(
+                "INSERT INTO remote_records (registry, record_id, owner, name_key, "
+                "last_applied, fingerprints, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     self.registry,
                     f"{INTENT}{uuid.uuid4()}",
                     record.managed_by,
                     record.name.casefold(),
-                    store._json(record.last_applied),
-                    store._json(record.fingerprints),
+                    store.to_json(record.last_applied),
+                    store.to_json(record.fingerprints),
                     now,
                 ),
             )
 
     def intents(self) -> list[Intent]:
         """Every create begun and not recorded as done (nor as certainly failed)."""
-        if not self.store._initialised():
+        if not self.store.initialised():
             return []
         store = self.store
-        rows = store._read(
+        rows = store.read(
             "SELECT name_key, owner, last_applied, fingerprints FROM remote_records "
             "WHERE registry = ? AND record_id LIKE ?",
             (self.registry, _PATTERN),
         )
         return [
-            Intent(r[0], RemoteRecordState(r[1], store._unjson(r[2]), store._unjson(r[3])))
+            Intent(r[0], RemoteRecordState(r[1], store.from_json(r[2]), store.from_json(r[3])))
             for r in rows
         ]
 
     def drop_intent(self, record: NewRecord) -> None:
         """The create certainly failed (the server refused it): nothing to find later."""
-        with self.store._transaction() as cur:
-            cur.execute(
-                self.store._sql(
-                    "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ? "
-                    "AND record_id LIKE ?"
-                ),
+        with self.store.transaction() as tx:
+            tx.execute(
+                "DELETE FROM remote_records WHERE registry = ? AND owner = ? AND name_key = ? "
+                "AND record_id LIKE ?",
                 (self.registry, record.managed_by, record.name.casefold(), _PATTERN),
             )
 
@@ -249,9 +241,9 @@ class StateStore:
 
     def forget(self, record_id: str) -> None:
         """The record was deleted by this reconciler: nothing to remember about it."""
-        with self.store._transaction() as cur:
-            cur.execute(
-                self.store._sql("DELETE FROM remote_records WHERE registry = ? AND record_id = ?"),
+        with self.store.transaction() as tx:
+            tx.execute(
+                "DELETE FROM remote_records WHERE registry = ? AND record_id = ?",
                 (self.registry, record_id),
             )
 

@@ -1,7 +1,15 @@
-"""The SQL registries' schema: versioned migrations, shared by SQLite and PostgreSQL (and by
-the state store of API registries, which is the same database). Append only."""
+"""The SQL registry's tables, as versioned migrations; entry N brings the schema to version N+1.
+
+Append only: a registry records the versions it ran, and a newer reconciler migrates an
+older registry by running the entries it has not run yet.
+"""
 
 from __future__ import annotations
+
+# The version whose migration gives `schema_snapshots` its current shape (snapshots.py): a
+# registry created by an older reconciler and opened read-only (not migrated) has no such
+# table, or one without its `registry` column.
+SCHEMA_SNAPSHOTS_VERSION = 6
 
 
 def migrations(types: dict[str, str]) -> list[list[str]]:

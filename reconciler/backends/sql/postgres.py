@@ -17,11 +17,10 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from reconciler.actor import holder
-from reconciler.backends import redact_url
 from reconciler.backends.base import ConnectOptions
 from reconciler.backends.sql.shared import SqlRegistry
 from reconciler.errors import LockTimeout, RegistryError
-from reconciler.redaction import REDACTOR, is_sensitive_name, unencoded_userinfo
+from reconciler.redaction import REDACTOR, is_sensitive_name, redact_url, unencoded_userinfo
 
 LOCK_KEY = 0x7265636F6E63  # "reconc": the one advisory lock every writer takes
 _CONNECT_TIMEOUT_S = 10

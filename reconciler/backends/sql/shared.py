@@ -23,7 +23,9 @@ from reconciler.backends.base import (
     RecordDelete,
     RecordReplace,
     RecordUpdate,
+    Registry,
     RunEntry,
+    SnapshotStore,
     Writes,
     finished,
 )
@@ -49,7 +51,7 @@ SOURCE_COLUMNS = (
 _THIS_ROW = "id = ? AND version = ? AND managed_by IS NOT DISTINCT FROM ?"
 
 
-class SqlRegistry(SnapshotsMixin, RunLogMixin, ABC):
+class SqlRegistry(SnapshotsMixin, RunLogMixin, Registry, SnapshotStore, ABC):
     """A registry in SQL tables; subclasses provide the dialect."""
 
     display_url: str
@@ -107,6 +109,29 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, ABC):
             rows: list[tuple[Any, ...]] = self._cur.fetchall()
             return rows
         return self._read_outside(self._sql(sql), params)
+
+    # -- the public SQL API: what the state store of API registries uses ----------------
+    def initialised(self) -> bool:
+        """Whether the registry's tables exist (reads of an uninitialised one find nothing)."""
+        return self._initialised()
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a query written with `?` placeholders; joins an open transaction."""
+        return self._read(sql, params)
+
+    @contextmanager
+    def transaction(self, timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Statements]:
+        """A write transaction under the write lock (joining the one `locked()` holds)."""
+        with self._transaction(timeout) as cur:
+            yield Statements(self, cur)
+
+    def to_json(self, value: Any) -> Any:
+        """A value as this dialect stores a JSON column."""
+        return self._json(value)
+
+    def from_json(self, value: Any) -> Any:
+        """A JSON column's value, decoded."""
+        return self._unjson(value)
 
     # -- the Registry interface ----------------------------------------------------------
     @contextmanager
@@ -343,6 +368,16 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, ABC):
             last_applied=self._unjson(row[11]) if row[11] is not None else None,
             fingerprints=self._unjson(row[12]) if row[12] is not None else {},
         )
+
+
+class Statements:
+    """The statements of one open write transaction, written with `?` placeholders."""
+
+    def __init__(self, registry: SqlRegistry, cursor: Any) -> None:
+        self._registry, self._cursor = registry, cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(self._registry._sql(sql), params)
 
 
 # What json.loads runs, without its three Python frames (typeshed types it as a class).

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, SchemaSnapshot
+from reconciler.backends.sql.migrations import SCHEMA_SNAPSHOTS_VERSION
 from reconciler.backends.sql.rows import as_time
 
 
@@ -100,18 +101,7 @@ class SnapshotsMixin:
 def _has_table(registry: _SqlParts) -> bool:
     """False for a registry created by an older reconciler and opened read-only (not
     migrated to the table's current shape)."""
-    return registry._schema_version() >= _migration_version()
-
-
-def _migration_version() -> int:
-    from reconciler.backends.sql.migrations import migrations
-
-    steps = migrations({"uuid": "", "json": "", "time": ""})
-    return max(
-        i + 1
-        for i, step in enumerate(steps)
-        if any("CREATE TABLE schema_snapshots" in statement for statement in step)
-    )
+    return registry._schema_version() >= SCHEMA_SNAPSHOTS_VERSION
 
 
 def _latest(

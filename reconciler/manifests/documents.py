@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.manifests.field_diff import changed_paths
 from reconciler.manifests.json_schemas import (
     ConnectionSpec,
     connection_specs,
     is_sensitive,
     sensitive_by_schema,
 )
-from reconciler.models import Manifest, Record
+from reconciler.models import FieldChange, Manifest, Record
 from reconciler.secret_refs import is_reference
 
 REDACTED = "(sensitive)"
@@ -131,3 +132,28 @@ def _as_int(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def diff_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, ...]:
+    """Field-level changes, a list counting as one field (its order is canonical already).
+
+    A live secret the planner redacted (REDACTED) is a sensitive change: never shown as old → new.
+    """
+    if old == new:
+        return ()
+    paths = changed_paths(old, new)
+    return tuple(_field_change(p, value_at(old, p), value_at(new, p)) for p in sorted(paths))
+
+
+def _field_change(path: tuple[Any, ...], old: Any, new: Any) -> FieldChange:
+    sensitive = isinstance(new, str) and new == REDACTED
+    return FieldChange(path=".".join(map(str, path)), old=old, new=new, sensitive=sensitive)
+
+
+def value_at(doc: Any, path: tuple[Any, ...]) -> Any:
+    """The value at `path` in a document, None where it does not exist."""
+    for part in path:
+        if not isinstance(doc, dict) or part not in doc:
+            return None
+        doc = doc[part]
+    return doc
