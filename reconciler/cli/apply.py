@@ -6,17 +6,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import (
-    APPLY_OPTIONS,
-    NOTIFY,
-    OUTPUT,
-    OWNER,
-    REGISTRY,
-    RUN_OPTIONS,
-    SOURCES,
-    flag,
-    with_options,
-)
+from reconciler.cli import options as o
 from reconciler.cli.reconciling import reconcile
 from reconciler.cli.running import settings
 from reconciler.cli.usage import Command, UsageError
@@ -37,8 +27,10 @@ FIXED_BY_PLAN = frozenset(
 
 @click.command(cls=Command)
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@with_options(SOURCES, REGISTRY, OWNER, OUTPUT, *APPLY_OPTIONS, *RUN_OPTIONS, NOTIFY)
-@flag("--dry-run", help="Refused: see `reconcile plan`.", hidden=True)
+@o.with_options(
+    o.SOURCES, o.REGISTRY, o.OWNER, o.OUTPUT, *o.APPLY_OPTIONS, *o.RUN_OPTIONS, o.NOTIFY
+)
+@o.flag("--dry-run", help="Refused: see `reconcile plan`.", hidden=True)
 @click.pass_context
 def apply(ctx: click.Context, /, plan_file: Path | None, **_: object) -> None:
     """Validate, plan and apply (same as `reconcile`).

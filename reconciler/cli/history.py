@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli.options import REGISTRY, with_options
+from reconciler.cli import options as o
 from reconciler.cli.running import run, settings
 from reconciler.cli.usage import Command, UsageError
 from reconciler.errors import RegistryMissing
@@ -12,18 +12,11 @@ from reconciler.exit_codes import EXIT_OK
 
 
 @click.command(cls=Command)
-@with_options(REGISTRY)
+@o.with_options(o.REGISTRY)
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show N runs."
 )
-@click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
+@o.TEXT_OR_JSON
 @click.pass_context
 def history(ctx: click.Context, /, limit: int, **_: object) -> None:
     """List past runs from the registry's run log, newest first.

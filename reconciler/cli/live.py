@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.options import OWNER, REGISTRY, SOURCES, VARIABLES, with_options
+from reconciler.cli import options as o
 from reconciler.cli.running import run, settings
 from reconciler.cli.settings import Settings
 from reconciler.cli.usage import Command, UsageError
@@ -19,14 +19,7 @@ if TYPE_CHECKING:
     from reconciler.models import Plan
     from reconciler.workflow.live import Live
 
-_FORMAT = click.option(
-    "--output",
-    "-o",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
+_FORMAT = o.TEXT_OR_JSON
 
 
 def _check(ctx: click.Context, s: Settings) -> None:
@@ -52,7 +45,7 @@ def _live(s: Settings) -> Live:
 
 
 @click.command("list", cls=Command)
-@with_options(SOURCES, *VARIABLES, REGISTRY, OWNER, _FORMAT)
+@o.with_options(o.SOURCES, *o.VARIABLES, o.REGISTRY, o.OWNER, _FORMAT)
 @click.pass_context
 def list_(ctx: click.Context, /, **_: object) -> None:
     """List the registry's records: owner, state, when and by which run last applied.
@@ -75,7 +68,7 @@ def list_(ctx: click.Context, /, **_: object) -> None:
 
 @click.command(cls=Command)
 @click.argument("name")
-@with_options(SOURCES, *VARIABLES, REGISTRY, OWNER, _FORMAT)
+@o.with_options(o.SOURCES, *o.VARIABLES, o.REGISTRY, o.OWNER, _FORMAT)
 @click.pass_context
 def show(ctx: click.Context, /, name: str, **_: object) -> None:
     """Show one record: owner, state, last apply, and its fields (secrets as markers)."""

@@ -25,6 +25,13 @@ def option(*decls: str, name: str, **attrs: Any) -> Callable[[F], F]:
     return click.option(*decls, name, **attrs)
 
 
+def file_option(decl: str, *, help: str) -> Callable[[F], F]:
+    """An option naming a file to read or write (never a directory), for the setting of the
+    same name (`--metrics-file` sets `metrics_file`)."""
+    name = decl.lstrip("-").replace("-", "_")
+    return option(decl, name=name, type=click.Path(path_type=Path, dir_okay=False), help=help)
+
+
 def flag(*decls: str, help: str, hidden: bool = False) -> Callable[[F], F]:
     name = decls[0].lstrip("-").replace("-", "_")
     return click.option(*decls, name, is_flag=True, default=False, help=help, hidden=hidden)
@@ -48,10 +55,8 @@ SOURCES = option(
 # Environments from one repository: --var-file values for ${var:NAME} (RECONCILER_VAR_NAME
 # too; the file wins) and the environment that `environments: [...]` lists are matched with.
 VARIABLES: list[Callable[[F], F]] = [
-    option(
+    file_option(
         "--var-file",
-        name="var_file",
-        type=click.Path(path_type=Path, dir_okay=False),
         help="YAML mapping of NAME: value for ${var:NAME} in manifests (not for secrets); "
         "wins over RECONCILER_VAR_NAME.",
     ),
@@ -246,6 +251,15 @@ BARE_OPTIONS: list[Callable[[F], F]] = [
     NO_SCHEMA,
     *SELECTION,
 ]
+# Commands that print one thing to stdout (history, list, show): text or JSON only.
+TEXT_OR_JSON = click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 PROGRESS = click.option(
     "--progress/--no-progress",
     "progress",
@@ -254,17 +268,13 @@ PROGRESS = click.option(
 )
 # For cron and CI: what a run leaves behind besides its output (see delivery.py).
 REPORT_OPTIONS: list[Callable[[F], F]] = [
-    option(
+    file_option(
         "--report",
-        name="report",
-        type=click.Path(path_type=Path, dir_okay=False),
         help="Write the run's JSON report to FILE, with exit code, duration and error; written "
         "even when the run fails.",
     ),
-    option(
+    file_option(
         "--metrics-file",
-        name="metrics_file",
-        type=click.Path(path_type=Path, dir_okay=False),
         help="Write Prometheus metrics of the run to FILE (*.prom, for node_exporter's textfile "
         "collector), atomically.",
     ),

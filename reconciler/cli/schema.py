@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli.options import (
-    OUTPUT,
-    PROGRESS,
-    REGISTRY,
-    SCHEMA_TUNING,
-    SELECTION,
-    SOURCES,
-    flag,
-    option,
-    with_options,
-)
+from reconciler.cli import options as o
 from reconciler.cli.reconciling import schema_options, selected
 from reconciler.cli.running import emit, run_settings, settings
 from reconciler.cli.usage import Command
@@ -22,7 +12,7 @@ from reconciler.reporters import Report
 
 
 @click.command(cls=Command)
-@with_options(SOURCES, REGISTRY, OUTPUT, PROGRESS, *SCHEMA_TUNING, *SELECTION)
+@o.with_options(o.SOURCES, o.REGISTRY, o.OUTPUT, o.PROGRESS, *o.SCHEMA_TUNING, *o.SELECTION)
 @click.option(
     "--name", "names", multiple=True, metavar="NAME", help="Check only NAME (repeatable)."
 )
@@ -33,12 +23,12 @@ from reconciler.reporters import Report
     help="Accept NAME's live schema, breaking changes included, as its new baseline "
     "(repeatable; checks only the named sources unless --name is given).",
 )
-@flag("--no-record", help="Only look: record no snapshot; the registry is read-only.")
-@flag(
+@o.flag("--no-record", help="Only look: record no snapshot; the registry is read-only.")
+@o.flag(
     "--detailed-exitcode",
     help="Exit 2 when a breaking change or warning is reported (and nothing exits 3 or 1).",
 )
-@option(
+@o.option(
     "--lock-timeout",
     name="lock_timeout",
     type=click.FloatRange(min=0),

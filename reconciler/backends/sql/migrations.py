@@ -15,6 +15,17 @@ SCHEMA_SNAPSHOTS_VERSION = 6
 def migrations(types: dict[str, str]) -> list[list[str]]:
     """Versioned migrations; entry N brings the schema to version N+1. Append only."""
     t = types
+    # One observation of a source's columns (schema_snapshots, created then rebuilt keyed by
+    # registry in a later version).
+    snapshot_columns = f"""
+                name_key TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                observed_at {t["time"]} NOT NULL,
+                hash TEXT NOT NULL,
+                columns {t["json"]} NOT NULL,
+                accepted_at {t["time"]},
+                accepted_by TEXT NOT NULL DEFAULT '',"""
     return [
         [
             f"""CREATE TABLE sources (
@@ -85,15 +96,7 @@ def migrations(types: dict[str, str]) -> list[list[str]]:
             # The observed schema of each source, one row per distinct observation
             # (backends/snapshots.py). `seq` orders a source's history without relying on
             # clocks; a row with accepted_at is a baseline that later runs compare against.
-            f"""CREATE TABLE schema_snapshots (
-                name_key TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                name TEXT NOT NULL,
-                observed_at {t["time"]} NOT NULL,
-                hash TEXT NOT NULL,
-                columns {t["json"]} NOT NULL,
-                accepted_at {t["time"]},
-                accepted_by TEXT NOT NULL DEFAULT '',
+            f"""CREATE TABLE schema_snapshots ({snapshot_columns}
                 PRIMARY KEY (name_key, seq)
             )""",
         ],
@@ -106,15 +109,7 @@ def migrations(types: dict[str, str]) -> list[list[str]]:
             # registries ('' = this database's own), as for runs: rebuilt, since the key
             # changes.
             f"""CREATE TABLE schema_snapshots_by_registry (
-                registry TEXT NOT NULL DEFAULT '',
-                name_key TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                name TEXT NOT NULL,
-                observed_at {t["time"]} NOT NULL,
-                hash TEXT NOT NULL,
-                columns {t["json"]} NOT NULL,
-                accepted_at {t["time"]},
-                accepted_by TEXT NOT NULL DEFAULT '',
+                registry TEXT NOT NULL DEFAULT '',{snapshot_columns}
                 PRIMARY KEY (registry, name_key, seq)
             )""",
             "INSERT INTO schema_snapshots_by_registry (registry, name_key, seq, name, "
