@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.backends.sql.shared import _loads
+from reconciler.backends.sql.rows import loads as _loads
 from reconciler.errors import ReconcilerError
 from reconciler.manifests.documents import (
     DesiredDocuments,

@@ -6,13 +6,11 @@ statements and the order of writes live here once, so SQLite and PostgreSQL beha
 
 from __future__ import annotations
 
-import json
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from json.scanner import make_scanner
 from typing import Any, ClassVar
 
 from reconciler import progress
@@ -30,7 +28,7 @@ from reconciler.backends.base import (
     finished,
 )
 from reconciler.backends.sql.migrations import migrations
-from reconciler.backends.sql.rows import as_time, tags, unreadable_record
+from reconciler.backends.sql.rows import as_time, loads, tags, unreadable_record
 from reconciler.backends.sql.run_log import RunLogMixin, insert_run
 from reconciler.backends.sql.snapshots import SnapshotsMixin
 from reconciler.errors import RegistryError, StaleRecordError
@@ -84,7 +82,7 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, Registry, SnapshotStore, ABC):
 
     def _unjson(self, value: Any) -> Any:
         if isinstance(value, str | bytes):
-            return _loads(value)
+            return shared(loads(value)) if _share else loads(value)
         return shared(value) if _share else value  # decoded by the driver (JSONB)
 
     def _is_unique_violation(self, exc: Exception) -> bool:
@@ -378,23 +376,6 @@ class Statements:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._cursor.execute(self._registry._sql(sql), params)
-
-
-# What json.loads runs, without its three Python frames (typeshed types it as a class).
-_SCAN: Any = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-
-
-def _loads(text: str | bytes) -> Any:
-    """json.loads(text): four of these per record make a noticeable share of a big plan."""
-    if isinstance(text, str):
-        try:
-            value, end = _SCAN(text, 0)
-        except (StopIteration, ValueError):
-            pass  # json.loads raises the error
-        else:
-            if end == len(text):
-                return shared(value) if _share else value
-    return json.loads(text)
 
 
 # From this many records on, JSON keys and short strings are shared between records
