@@ -19,13 +19,10 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from reconciler import progress
+from reconciler.backends import base
 from reconciler.backends.base import (
     DEFAULT_LOCK_TIMEOUT_S,
     ConnectOptions,
-    NewRecord,
-    RecordDelete,
-    RecordReplace,
-    RecordUpdate,
     Registry,
     RunEntry,
     SharedState,
@@ -97,9 +94,9 @@ def endpoint(
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 literal
     if port:
         host += f":{port}"
-    base = urlunsplit((transport, parts.netloc, path, "", ""))
+    base_url = urlunsplit((transport, parts.netloc, path, "", ""))
     key = urlunsplit((scheme, host, path, urlencode(sorted(query.items())), ""))
-    return Endpoint(base=base, key=key, query=query)
+    return Endpoint(base=base_url, key=key, query=query)
 
 
 def unmasked(connection: Mapping[str, Any], last: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -269,7 +266,7 @@ class RemoteRegistry(Registry, SharedState):
         raise NotImplementedError
 
     @contextmanager
-    def _intended(self, new: NewRecord) -> Iterator[None]:
+    def _intended(self, new: base.NewRecord) -> Iterator[None]:
         """Around the call that creates `new`: its intent is committed first, and stays when
         the outcome is unknown (or the run dies before `remember`), so the next run can find
         the object. A create the server certainly refused leaves no intent."""
@@ -311,7 +308,7 @@ class RemoteRegistry(Registry, SharedState):
                 )
         return out
 
-    def _adopt_created(self, new: NewRecord, unreadable: UnreadableAnswer) -> None:
+    def _adopt_created(self, new: base.NewRecord, unreadable: UnreadableAnswer) -> None:
         """A create the server answered with something unreadable (HTML, garbage) may have
         created the object all the same. Look for it at once, as the next run would: the one
         unowned object with its name holding what was sent is claimed from the intent and
@@ -332,7 +329,7 @@ class RemoteRegistry(Registry, SharedState):
 
     def _delete_then_create(
         self,
-        replace: RecordReplace,
+        replace: base.RecordReplace,
         delete: Callable[[], None],
         *,
         noun: str,
@@ -353,16 +350,16 @@ class RemoteRegistry(Registry, SharedState):
                 f"reconcile again to {create} it"
             ) from None
 
-    def _update(self, update: RecordUpdate) -> None:
+    def _update(self, update: base.RecordUpdate) -> None:
         raise NotImplementedError
 
-    def _create(self, new: NewRecord) -> None:
+    def _create(self, new: base.NewRecord) -> None:
         raise NotImplementedError
 
-    def _replace(self, replace: RecordReplace) -> None:
+    def _replace(self, replace: base.RecordReplace) -> None:
         raise NotImplementedError
 
-    def _delete(self, gone: RecordDelete) -> None:
+    def _delete(self, gone: base.RecordDelete) -> None:
         raise NotImplementedError
 
 
