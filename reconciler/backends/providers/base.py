@@ -38,13 +38,18 @@ from reconciler.backends.base import (
 )
 from reconciler.backends.providers.plan_review import RECONCILER_ONLY, Rules, matches, review
 from reconciler.backends.remote.polling import Waiter, operation_timeout
-from reconciler.backends.remote.shell import RemoteRegistry, endpoint, is_masked, last_value
+from reconciler.backends.remote.shell import (
+    Endpoint,
+    RemoteRegistry,
+    endpoint,
+    is_masked,
+    last_value,
+)
 from reconciler.backends.remote.state_store import RemoteRecordState
-from reconciler.backends.remote.transport import Credential, RetryPolicy, Transport
+from reconciler.backends.remote.transport import Credential, HttpSettings, Transport
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.manifests.documents import canonical, diff_fields, live_document
 from reconciler.models import Change, Plan, Record
-from reconciler.redaction import REDACTOR
 
 
 @dataclass(frozen=True)
@@ -84,40 +89,29 @@ class Provider(RemoteRegistry, PlanReview):
     creating: ClassVar[str] = "creating"
     updating: ClassVar[str] = "updating"
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        writable: bool,
-        token: str | None,
-        options: ConnectOptions | None = None,
-        retry: RetryPolicy | None = None,
-        concurrency: int = 16,
-        waiter: Waiter | None = None,
-    ) -> None:
-        options = options or ConnectOptions()
+    def _endpoint(self, url: str) -> Endpoint:
         name = self.rules.provider
-        where = endpoint(
+        return endpoint(
             url,
             expected=f"{name}+https://HOST[:PORT][/PREFIX]{self.url_query}",
             provider=name,
             params=self.params,
             required=self.required,
         )
-        super().__init__(where.key, writable=writable, options=options)
+
+    def _connect(self, where: Endpoint, token: str | None, http: HttpSettings) -> None:
         self.query = where.query
-        if token:
-            REDACTOR.add(token)  # the last line of defence: no output ever shows it
         self.api = Transport(
             where.base,
             where.key,
             credential=Credential(token, self.token_env, self.token_noun, self.token_header),
-            timeout=options.http_timeout,
-            retry=retry,
-            concurrency=concurrency,
+            timeout=http.timeout,
+            retry=http.retry,
+            concurrency=http.concurrency,
             headers=self.headers(),
         )
-        self.waiter = waiter or Waiter(operation_timeout(), sleep=self.api.retry.sleep)
+        # Waiting for an asynchronous create or update (a test may give its own clock).
+        self.waiter = Waiter(operation_timeout(), sleep=self.api.retry.sleep)
 
     @classmethod
     def from_env(cls, url: str, *, writable: bool, options: ConnectOptions | None = None) -> Self:

@@ -30,10 +30,15 @@ from reconciler.backends.base import (
     finished,
 )
 from reconciler.backends.remote.state_store import Intent, RemoteRecordState, StateStore
-from reconciler.backends.remote.transport import AmbiguousWrite, UnreadableAnswer
+from reconciler.backends.remote.transport import (
+    AmbiguousWrite,
+    HttpSettings,
+    RetryPolicy,
+    UnreadableAnswer,
+)
 from reconciler.errors import RegistryError
 from reconciler.models import Record
-from reconciler.redaction import redact_url
+from reconciler.redaction import REDACTOR, redact_url
 from reconciler.secret_refs import fingerprint, is_reference
 
 W = TypeVar("W")
@@ -125,8 +130,9 @@ def last_value(last: Mapping[str, Any] | None, key: str) -> Any:
 
 
 class RemoteRegistry(Registry, SharedState):
-    """The Registry interface around an API; subclasses write `_update`, `_create`,
-    `_replace` and `_delete`, each one remote change plus its state."""
+    """The Registry interface around an API; subclasses write `_endpoint` and `_connect`
+    (the URLs they take, their API client) and `_update`, `_create`, `_replace` and
+    `_delete`, each one remote change plus its state."""
 
     updates_in_place = False
     # How the apply summary names what `_update` does ("adopted" where it only adopts).
@@ -135,8 +141,19 @@ class RemoteRegistry(Registry, SharedState):
     # API's tags); without one, a state store that knows nothing of the registry is blind.
     marks_owner: ClassVar[bool] = False
 
-    def __init__(self, key: str, *, writable: bool, options: ConnectOptions) -> None:
-        self.display_url = key
+    def __init__(
+        self,
+        url: str,
+        *,
+        writable: bool,
+        token: str | None,
+        options: ConnectOptions | None = None,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 16,
+    ) -> None:
+        options = options or ConnectOptions()
+        where = self._endpoint(url)
+        self.display_url = key = where.key
         self.writable = writable
         self._state = StateStore(options.state, key, writable=writable, keep_runs=options.keep_runs)
         # A state store on this machine's disk: it cannot lock out other machines' runs.
@@ -148,6 +165,18 @@ class RemoteRegistry(Registry, SharedState):
         self._held = 0
         # Casefolded names claimed from intents in this run, with their record ids.
         self._claimed: dict[str, str] = {}
+        if token:
+            REDACTOR.add(token)  # the last line of defence: no output ever shows it
+        self._connect(where, token, HttpSettings(options.http_timeout, retry, concurrency))
+
+    # -- what a subclass writes for its API ----------------------------------------------
+    def _endpoint(self, url: str) -> Endpoint:
+        """The registry URL taken apart (`endpoint`, with what this API's URLs look like)."""
+        raise NotImplementedError
+
+    def _connect(self, where: Endpoint, token: str | None, http: HttpSettings) -> None:
+        """Make the API's client (the state store is open by now)."""
+        raise NotImplementedError
 
     # -- state ---------------------------------------------------------------------------
     def exists(self) -> bool:
