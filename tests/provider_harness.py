@@ -48,14 +48,15 @@ def open_provider(
     **retry: Any,
 ) -> Provider:
     options = ConnectOptions(state=f"sqlite:///{tmp_path / 'state.db'}", http_timeout=5.0)
-    return cls(
+    registry = cls(
         url,
         writable=writable,
         token=token,
         options=options,
         retry=RetryPolicy(sleep=clock.sleep, **retry),
-        waiter=Waiter(timeout, sleep=clock.sleep, clock=clock),
     )
+    registry.waiter = Waiter(timeout, sleep=clock.sleep, clock=clock)
+    return registry
 
 
 class Cli:

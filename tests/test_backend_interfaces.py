@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import pytest
 
 from reconciler import progress
-from reconciler.backends import BACKENDS, open_registry
+from reconciler.backends import BACKENDS, Factory, open_registry
 from reconciler.backends.base import (
     ConnectOptions,
     LiveSchemas,
@@ -28,7 +28,14 @@ from reconciler.backends.base import (
     shared_state,
     snapshot_store,
 )
+from reconciler.backends.providers.airbyte_agents import open_airbyte_agents
+from reconciler.backends.providers.airweave import open_airweave
+from reconciler.backends.providers.sources_api import open_http
+from reconciler.backends.providers.splendor import open_splendor
+from reconciler.backends.providers.streamkap import open_streamkap
 from reconciler.backends.sql.migrations import SCHEMA_SNAPSHOTS_VERSION, migrations
+from reconciler.backends.sql.postgres import open_postgres
+from reconciler.backends.sql.sqlite import open_sqlite
 
 PROVIDERS = {
     "streamkap+": "streamkap+http://127.0.0.1:9",
@@ -72,6 +79,21 @@ def test_every_scheme_opens_a_registry_with_the_capabilities_it_declares(
             assert (shared_state(registry) is not None) == (not sql), scheme
         finally:
             registry.close()
+
+
+def test_every_opener_fits_factory() -> None:
+    """BACKENDS imports each opener by name only when it is called; here mypy checks that
+    every one fits `Factory` (a URL, writable and options in; a Registry out)."""
+    openers: list[Factory] = [
+        open_sqlite,
+        open_postgres,
+        open_http,
+        open_streamkap,
+        open_airweave,
+        open_airbyte_agents,
+        open_splendor,
+    ]
+    assert all(callable(opener) for opener in openers)
 
 
 def test_the_snapshot_migration_version_names_the_table_s_current_shape() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Protocol
 
 from reconciler.backends.base import ConnectOptions, Registry
@@ -26,63 +27,38 @@ class Factory(Protocol):
     def __call__(self, url: str, *, writable: bool, options: ConnectOptions) -> Registry: ...
 
 
-# One function per backend, each importing its module only when called (a backend's driver
-# or HTTP client costs start-up time), and each checked by mypy: it returns a Registry.
-def _sqlite(url: str, *, writable: bool, options: ConnectOptions) -> Registry:
-    from reconciler.backends.sql.sqlite import open_sqlite
+def _lazy(module: str, opener: str) -> Factory:
+    """The factory of one backend: it imports `reconciler.backends.MODULE` only when called
+    (a backend's driver or HTTP client costs start-up time) and opens with its OPENER. mypy
+    cannot see through the import, so the result is checked here: it is a Registry (and
+    tests/test_backend_interfaces.py has mypy check every opener against `Factory`)."""
 
-    return open_sqlite(url, writable=writable, options=options)
+    def factory(url: str, *, writable: bool, options: ConnectOptions) -> Registry:
+        found = getattr(import_module(f"reconciler.backends.{module}"), opener)
+        opened: object = found(url, writable=writable, options=options)
+        if not isinstance(opened, Registry):
+            raise TypeError(f"{module}.{opener} opened a {type(opened).__name__}, not a Registry")
+        return opened
 
-
-def _postgres(url: str, *, writable: bool, options: ConnectOptions) -> Registry:
-    from reconciler.backends.sql.postgres import open_postgres
-
-    return open_postgres(url, writable=writable, options=options)
-
-
-def _sources_api(url: str, *, writable: bool, options: ConnectOptions) -> Registry:
-    from reconciler.backends.providers.sources_api import open_http
-
-    return open_http(url, writable=writable, options=options)
+    return factory
 
 
-def _streamkap(url: str, *, writable: bool, options: ConnectOptions) -> Registry:
-    from reconciler.backends.providers.streamkap import open_streamkap
+_sqlite = _lazy("sql.sqlite", "open_sqlite")
+_postgres = _lazy("sql.postgres", "open_postgres")
+_sources_api = _lazy("providers.sources_api", "open_http")
 
-    return open_streamkap(url, writable=writable, options=options)
-
-
-def _airweave(url: str, *, writable: bool, options: ConnectOptions) -> Registry:
-    from reconciler.backends.providers.airweave import open_airweave
-
-    return open_airweave(url, writable=writable, options=options)
-
-
-def _airbyte_agents(url: str, *, writable: bool, options: ConnectOptions) -> Registry:
-    from reconciler.backends.providers.airbyte_agents import open_airbyte_agents
-
-    return open_airbyte_agents(url, writable=writable, options=options)
-
-
-def _splendor(url: str, *, writable: bool, options: ConnectOptions) -> Registry:
-    from reconciler.backends.providers.splendor import open_splendor
-
-    return open_splendor(url, writable=writable, options=options)
-
-
-# scheme -> factory; adding a backend is one module, one function and one line here. A
-# provider's key ends with "+": it serves NAME+https:// and NAME+http:// (the latter for
-# local servers).
+# scheme -> factory; adding a backend is one module and one line here. A provider's key
+# ends with "+": it serves NAME+https:// and NAME+http:// (the latter for local servers).
 BACKENDS: dict[str, Factory] = {
     "sqlite": _sqlite,
     "postgresql": _postgres,
     "postgres": _postgres,
     "http": _sources_api,
     "https": _sources_api,
-    "streamkap+": _streamkap,
-    "airweave+": _airweave,
-    "airbyte-agents+": _airbyte_agents,
-    "splendor+": _splendor,
+    "streamkap+": _lazy("providers.streamkap", "open_streamkap"),
+    "airweave+": _lazy("providers.airweave", "open_airweave"),
+    "airbyte-agents+": _lazy("providers.airbyte_agents", "open_airbyte_agents"),
+    "splendor+": _lazy("providers.splendor", "open_splendor"),
 }
 
 

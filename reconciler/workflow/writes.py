@@ -14,15 +14,8 @@ from typing import Any
 
 from reconciler import progress
 from reconciler.actor import actor
-from reconciler.backends.base import (
-    NewRecord,
-    RecordDelete,
-    RecordReplace,
-    RecordUpdate,
-    Registry,
-    RunEntry,
-    Writes,
-)
+from reconciler.backends import base
+from reconciler.backends.base import Registry, RunEntry
 from reconciler.errors import PlanBlocked
 from reconciler.models import ApplyResult, Change, Plan, Record
 from reconciler.secret_refs import ResolvedSecrets, fingerprint
@@ -35,7 +28,7 @@ def build_writes(
     records: Sequence[Record] = (),
     *,
     force_conflicts: bool = False,
-) -> tuple[Writes, list[str]]:
+) -> tuple[base.Writes, list[str]]:
     """The backend writes for a plan, and the names refused because of a conflict."""
     if plan.blocked:
         reasons = "; ".join(f"{b.name}: {b.reason}" for b in plan.blocked)
@@ -43,7 +36,7 @@ def build_writes(
     if plan.guard:
         raise PlanBlocked(plan.guard + " Nothing was written.")
     live = {r.id: r for r in records}
-    writes = Writes()
+    writes = base.Writes()
     refused: list[str] = []
     for change in plan.changes:
         if change.conflicts and not force_conflicts:
@@ -56,7 +49,7 @@ def build_writes(
             if change.keep:
                 record = _keep_live(record, live.get(change.record_id), change.keep)
             writes.updates.append(
-                RecordUpdate(
+                base.RecordUpdate(
                     record=record, expected_version=change.version, expected_owner=plan.owner
                 )
             )
@@ -66,7 +59,7 @@ def build_writes(
             if change.keep:
                 record = _keep_live(record, live.get(change.record_id), change.keep)
             writes.replaces.append(
-                RecordReplace(
+                base.RecordReplace(
                     record=record,
                     old_id=change.record_id,
                     expected_version=change.version,
@@ -76,7 +69,7 @@ def build_writes(
         elif change.action == "delete":
             assert change.record_id is not None and change.version is not None
             writes.deletes.append(
-                RecordDelete(
+                base.RecordDelete(
                     id=change.record_id,
                     name=change.name,
                     expected_version=change.version,
@@ -133,12 +126,12 @@ def apply_plan(
 
 def _new_record(
     change: Change, record_id: str, owner: str, secrets: ResolvedSecrets, key: bytes | None
-) -> NewRecord:
+) -> base.NewRecord:
     doc = change.document
     assert doc is not None
     connection = secrets.connection(doc["name"], doc["connection"])
     resolved = secrets.values.get(doc["name"].casefold(), {})
-    return NewRecord(
+    return base.NewRecord(
         id=record_id,
         name=doc["name"],
         source_type=doc["source_type"],
@@ -155,7 +148,7 @@ def _new_record(
     )
 
 
-def _keep_live(record: NewRecord, live: Record | None, paths: Sequence[str]) -> NewRecord:
+def _keep_live(record: base.NewRecord, live: Record | None, paths: Sequence[str]) -> base.NewRecord:
     """lifecycle.ignore_changes: the registry's current values win for these fields."""
     if live is None:
         return record

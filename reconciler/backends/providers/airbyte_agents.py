@@ -17,13 +17,11 @@ seed shows no pagination; a `next` link is followed if the server sends one.
 
 from __future__ import annotations
 
-import os
 import re
-from datetime import datetime
 from typing import Any
 
-from reconciler.backends.base import ConnectOptions, NewRecord
-from reconciler.backends.providers.base import Observed, Provider
+from reconciler.backends.base import NewRecord
+from reconciler.backends.providers.base import Observed, Provider, timestamp
 from reconciler.backends.providers.plan_review import Rules
 from reconciler.errors import RegistryError
 from reconciler.models import Record
@@ -43,6 +41,7 @@ class AirbyteAgentsRegistry(Provider):
         state_only=("description", "tags"),
     )
     token_env = TOKEN_ENV
+    api_name = "Airbyte Agents"
     noun = "connector"
     params = _WORKSPACE
     url_query = "?workspace_name=NAME"
@@ -79,29 +78,20 @@ class AirbyteAgentsRegistry(Provider):
         return found
 
     def observe(self, record_id: str, name: str) -> Observed | None:
-        what = f"reading connector '{name}'"
-        response, _ = self.api.send("GET", f"{PATH}/{record_id}", what=what, absent=(404,))
-        if response.status_code == 404:
-            return None
-        return self._observed(self.api.body(response, what), what)
+        found = self._read_one(f"{PATH}/{record_id}", name)
+        return None if found is None else self._observed(*found)
 
     def _observed(self, doc: Any, what: str) -> Observed:
-        try:
+        with self._reading(what, "a connector"):
             template = doc.get("source_template") or doc["summarized_source_template"]
-            created = doc.get("created_at")
             connection = {"source_template_id": str(template["id"])} if template.get("id") else {}
             return Observed(
                 id=str(doc["id"]),
                 name=str(doc["name"]),
                 type=str(template["actor_definition_id"]),
                 connection=connection,
-                registered_at=datetime.fromisoformat(created) if created else None,
+                registered_at=timestamp(doc.get("created_at")),
             )
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise RegistryError(
-                f"{what}: {self.display_url} returned a connector that does not fit the "
-                "Airbyte Agents API"
-            ) from None
 
     def source_type(self, observed: Observed, last: Any) -> str:
         """The type it was created as: a connector never changes type, and the API reports
@@ -160,9 +150,5 @@ class AirbyteAgentsRegistry(Provider):
         self.notes.append(f"{name}: deleted ({label}, {settled.polls} check(s))")
 
 
-def open_airbyte_agents(
-    url: str, *, writable: bool, options: ConnectOptions | None = None
-) -> AirbyteAgentsRegistry:
-    """`airbyte-agents+https://HOST?workspace_name=NAME`, token from AIRBYTE_AGENTS_TOKEN."""
-    token = os.environ.get(TOKEN_ENV) or None
-    return AirbyteAgentsRegistry(url, writable=writable, token=token, options=options)
+# `airbyte-agents+https://HOST?workspace_name=NAME`, token from AIRBYTE_AGENTS_TOKEN.
+open_airbyte_agents = AirbyteAgentsRegistry.from_env

@@ -18,12 +18,10 @@ not authenticated, needs re-authentication or is in error fails the run, with Ai
 
 from __future__ import annotations
 
-import os
-from datetime import datetime
 from typing import Any
 
-from reconciler.backends.base import ConnectOptions, NewRecord
-from reconciler.backends.providers.base import Observed, Provider
+from reconciler.backends.base import NewRecord
+from reconciler.backends.providers.base import Observed, Provider, timestamp
 from reconciler.backends.providers.plan_review import Rules
 from reconciler.backends.remote.transport import pages
 from reconciler.errors import RegistryError
@@ -51,6 +49,7 @@ class AirweaveRegistry(Provider):
         state_only=("tags",),
     )
     token_env = TOKEN_ENV
+    api_name = "Airweave"
     token_noun = "API key"
     token_header = "x-api-key"
     noun = "source connection"
@@ -75,33 +74,26 @@ class AirweaveRegistry(Provider):
         return [o for o in found if o is not None]  # deleted between the list and the read
 
     def observe(self, record_id: str, name: str) -> Observed | None:
-        what = f"reading source connection '{name}'"
-        response, _ = self.api.send("GET", f"{PATH}/{record_id}", what=what, absent=(404,))
-        if response.status_code == 404:
+        found = self._read_one(f"{PATH}/{record_id}", name)
+        if found is None:
             return None
-        doc = self.api.body(response, what)
-        try:
+        doc, what = found
+        with self._reading(what, "a connection"):
             connection: dict[str, Any] = {"readable_collection_id": doc["readable_collection_id"]}
             if doc.get("config"):
                 connection["config"] = dict(doc["config"])
             schedule = doc.get("schedule")
             if isinstance(schedule, dict) and schedule.get("cron") is not None:
                 connection["schedule"] = {"cron": schedule["cron"]}  # next_run is computed
-            created = doc.get("created_at")
             return Observed(
                 id=str(doc["id"]),
                 name=str(doc["name"]),
                 type=str(doc["short_name"]),
                 connection=connection,
                 description=doc.get("description") or "",
-                registered_at=datetime.fromisoformat(created) if created else None,
+                registered_at=timestamp(doc.get("created_at")),
                 status=str(doc.get("status") or "unknown"),
             )
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise RegistryError(
-                f"{what}: {self.display_url} returned a connection that does not fit the "
-                "Airweave API"
-            ) from None
 
     def write_only(self, key: str) -> bool:
         return key.startswith(CREDENTIALS) or key == "sync_immediately"
@@ -205,9 +197,5 @@ def _credentials(connection: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def open_airweave(
-    url: str, *, writable: bool, options: ConnectOptions | None = None
-) -> AirweaveRegistry:
-    """`airweave+https://HOST[:PORT][/PREFIX]`, API key from AIRWEAVE_API_KEY (x-api-key)."""
-    token = os.environ.get(TOKEN_ENV) or None
-    return AirweaveRegistry(url, writable=writable, token=token, options=options)
+# `airweave+https://HOST[:PORT][/PREFIX]`, API key from AIRWEAVE_API_KEY (x-api-key).
+open_airweave = AirweaveRegistry.from_env

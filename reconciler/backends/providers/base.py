@@ -20,11 +20,13 @@ how they become records:
 from __future__ import annotations
 
 import json
+import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from reconciler.backends.base import (
     ConnectOptions,
@@ -36,13 +38,18 @@ from reconciler.backends.base import (
 )
 from reconciler.backends.providers.plan_review import RECONCILER_ONLY, Rules, matches, review
 from reconciler.backends.remote.polling import Waiter, operation_timeout
-from reconciler.backends.remote.shell import RemoteRegistry, endpoint, is_masked, last_value
+from reconciler.backends.remote.shell import (
+    Endpoint,
+    RemoteRegistry,
+    endpoint,
+    is_masked,
+    last_value,
+)
 from reconciler.backends.remote.state_store import RemoteRecordState
-from reconciler.backends.remote.transport import Credential, RetryPolicy, Transport
+from reconciler.backends.remote.transport import Credential, HttpSettings, Transport
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.manifests.documents import canonical, diff_fields, live_document
 from reconciler.models import Change, Plan, Record
-from reconciler.redaction import REDACTOR
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,8 @@ class Provider(RemoteRegistry, PlanReview):
     updates_in_place = True  # per field: `rules` and `review_plan` say which replace
     rules: ClassVar[Rules]
     token_env: ClassVar[str]
+    # The API's name in messages ("Streamkap").
+    api_name: ClassVar[str]
     token_noun: ClassVar[str] = "token"
     token_header: ClassVar[str] = "Authorization"
     # Registry URL query parameters that select what the registry is (tenant, workspace).
@@ -80,40 +89,35 @@ class Provider(RemoteRegistry, PlanReview):
     creating: ClassVar[str] = "creating"
     updating: ClassVar[str] = "updating"
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        writable: bool,
-        token: str | None,
-        options: ConnectOptions | None = None,
-        retry: RetryPolicy | None = None,
-        concurrency: int = 16,
-        waiter: Waiter | None = None,
-    ) -> None:
-        options = options or ConnectOptions()
+    def _endpoint(self, url: str) -> Endpoint:
         name = self.rules.provider
-        where = endpoint(
+        return endpoint(
             url,
             expected=f"{name}+https://HOST[:PORT][/PREFIX]{self.url_query}",
             provider=name,
             params=self.params,
             required=self.required,
         )
-        super().__init__(where.key, writable=writable, options=options)
+
+    def _connect(self, where: Endpoint, token: str | None, http: HttpSettings) -> None:
         self.query = where.query
-        if token:
-            REDACTOR.add(token)  # the last line of defence: no output ever shows it
         self.api = Transport(
             where.base,
             where.key,
             credential=Credential(token, self.token_env, self.token_noun, self.token_header),
-            timeout=options.http_timeout,
-            retry=retry,
-            concurrency=concurrency,
+            timeout=http.timeout,
+            retry=http.retry,
+            concurrency=http.concurrency,
             headers=self.headers(),
         )
-        self.waiter = waiter or Waiter(operation_timeout(), sleep=self.api.retry.sleep)
+        # Waiting for an asynchronous create or update (a test may give its own clock).
+        self.waiter = Waiter(operation_timeout(), sleep=self.api.retry.sleep)
+
+    @classmethod
+    def from_env(cls, url: str, *, writable: bool, options: ConnectOptions | None = None) -> Self:
+        """The registry at `url`, with the token from the environment variable `token_env`."""
+        token = os.environ.get(cls.token_env) or None
+        return cls(url, writable=writable, token=token, options=options)
 
     # -- what a provider writes ----------------------------------------------------------
     def headers(self) -> dict[str, str]:
@@ -150,6 +154,27 @@ class Provider(RemoteRegistry, PlanReview):
 
     def source_type(self, observed: Observed, last: Mapping[str, Any] | None) -> str:
         return f"{self.rules.provider}/{observed.type}"
+
+    @contextmanager
+    def _reading(self, what: str, thing: str) -> Iterator[None]:
+        """Around the mapping of one answer to `thing` ("a source"): an answer without what
+        the mapping reads (a missing key, a wrong type, a bad date) is a RegistryError."""
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise RegistryError(
+                f"{what}: {self.display_url} returned {thing} that does not fit the "
+                f"{self.api_name} API"
+            ) from None
+
+    def _read_one(self, path: str, name: str) -> tuple[Any, str] | None:
+        """GET `path`, one object: its answer and what reading it is called in messages;
+        None when it is gone (404)."""
+        what = f"reading {self.noun} '{name}'"
+        response, _ = self.api.send("GET", path, what=what, absent=(404,))
+        if response.status_code == 404:
+            return None
+        return self.api.body(response, what), what
 
     # -- reading -------------------------------------------------------------------------
     def list_records(self) -> list[Record]:
@@ -287,6 +312,11 @@ def version(observed: Observed) -> int:
     """A checksum of what the API shows of an object (not its status): its version."""
     shown = [observed.name, observed.type, observed.connection, observed.description]
     return zlib.crc32(json.dumps(shown, sort_keys=True, default=str).encode("utf-8"))
+
+
+def timestamp(value: Any) -> datetime | None:
+    """An ISO 8601 time from an answer; None when it has none."""
+    return datetime.fromisoformat(value) if value else None
 
 
 def aligned(live: Any, applied: Any) -> Any:

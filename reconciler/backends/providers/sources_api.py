@@ -39,12 +39,12 @@ from reconciler.backends.providers.plan_review import RECONCILER_ONLY, matches, 
 from reconciler.backends.providers.sources_api_client import (
     BASE_PATH,
     TOKEN_ENV,
-    RetryPolicy,
     SourcesApi,
     SourceUnreachable,
 )
-from reconciler.backends.remote.shell import RemoteRegistry, endpoint, unmasked
+from reconciler.backends.remote.shell import Endpoint, RemoteRegistry, endpoint, unmasked
 from reconciler.backends.remote.state_store import RemoteRecordState
+from reconciler.backends.remote.transport import HttpSettings
 from reconciler.errors import RegistryError, StaleRecordError
 from reconciler.manifests.documents import REDACTED
 from reconciler.models import Blocked, Change, Plan, Record, Unreachable
@@ -95,28 +95,19 @@ class HttpRegistry(RemoteRegistry, PlanReview, SnapshotStore, LiveSchemas):
             )
         return plan.model_copy(update={"changes": tuple(changes), "blocked": tuple(blocked)})
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        writable: bool,
-        token: str | None,
-        options: ConnectOptions | None = None,
-        retry: RetryPolicy | None = None,
-        concurrency: int = 16,
-    ) -> None:
-        options = options or ConnectOptions()
-        where = endpoint(url, expected="http(s)://HOST[:PORT][/PREFIX]", strip_path=BASE_PATH)
-        super().__init__(where.key, writable=writable, options=options)
+    def _endpoint(self, url: str) -> Endpoint:
+        return endpoint(url, expected="http(s)://HOST[:PORT][/PREFIX]", strip_path=BASE_PATH)
+
+    def _connect(self, where: Endpoint, token: str | None, http: HttpSettings) -> None:
         # Records owned by their tag alone, with no state here (see the module docstring).
         self._unstated: set[str] = set()
         self._api = SourcesApi(
             where.base,
             where.key,
             token=token,
-            timeout=options.http_timeout,
-            retry=retry,
-            concurrency=concurrency,
+            timeout=http.timeout,
+            retry=http.retry,
+            concurrency=http.concurrency,
         )
 
     # -- reading -------------------------------------------------------------------------

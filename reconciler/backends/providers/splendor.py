@@ -29,13 +29,11 @@ plus the creation fields as `source.FIELD` keys.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
-from reconciler.backends.base import ConnectOptions, NewRecord
-from reconciler.backends.providers.base import Observed, Provider
+from reconciler.backends.base import NewRecord
+from reconciler.backends.providers.base import Observed, Provider, timestamp
 from reconciler.backends.providers.plan_review import Rules
 from reconciler.backends.remote.transport import pages
 from reconciler.errors import RegistryError
@@ -66,6 +64,7 @@ class SplendorRegistry(Provider):
         "Splendor, or keep its manifest",
     )
     token_env = TOKEN_ENV
+    api_name = "Splendor"
     params = ("tenant",)
     required = ("tenant",)
     url_query = "?tenant=TENANT"
@@ -106,32 +105,24 @@ class SplendorRegistry(Provider):
         return found
 
     def observe(self, record_id: str, name: str) -> Observed | None:
-        what = f"reading source '{name}'"
-        response, _ = self.api.send("GET", f"{PATH}/{record_id}", what=what, absent=(404,))
-        if response.status_code == 404:
-            return None
-        return self._observed(self.api.body(response, what), what)
+        found = self._read_one(f"{PATH}/{record_id}", name)
+        return None if found is None else self._observed(*found)
 
     def _observed(self, item: Any, what: str) -> Observed | None:
         """The record of a provisioned source; None for one not provisioned (yet): it may
         carry its `airbyte` object already, but no Airbyte source."""
-        try:
+        with self._reading(what, "a source"):
             source, airbyte = item["source"], item.get("airbyte")
             if not airbyte or not airbyte.get("airbyte_source_id"):
                 return None
-            created = source.get("created_at")
             return Observed(
                 id=str(source["source_id"]),
                 name=str(source["source_key"]),
                 type=str(airbyte["provider_key"]),
                 connection={},  # source_configuration is never returned
-                registered_at=datetime.fromisoformat(created) if created else None,
+                registered_at=timestamp(source.get("created_at")),
                 status=str(airbyte.get("connection_status") or "unknown"),
             )
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise RegistryError(
-                f"{what}: {self.display_url} returned a source that does not fit the Splendor API"
-            ) from None
 
     def write_only(self, key: str) -> bool:
         return True
@@ -244,9 +235,5 @@ class SplendorRegistry(Provider):
         self.notes.append(f"{name}: {settled.state} ({settled.polls} check(s))")
 
 
-def open_splendor(
-    url: str, *, writable: bool, options: ConnectOptions | None = None
-) -> SplendorRegistry:
-    """`splendor+https://HOST[:PORT][/PREFIX]?tenant=TENANT`, token from SPLENDOR_TOKEN."""
-    token = os.environ.get(TOKEN_ENV) or None
-    return SplendorRegistry(url, writable=writable, token=token, options=options)
+# `splendor+https://HOST[:PORT][/PREFIX]?tenant=TENANT`, token from SPLENDOR_TOKEN.
+open_splendor = SplendorRegistry.from_env

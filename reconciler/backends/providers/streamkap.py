@@ -17,13 +17,11 @@ RECONCILER_OPERATION_TIMEOUT. Streamkap has no description or tags: they live in
 
 from __future__ import annotations
 
-import os
 import re
-from datetime import datetime
 from typing import Any
 
-from reconciler.backends.base import ConnectOptions, NewRecord
-from reconciler.backends.providers.base import Observed, Provider
+from reconciler.backends.base import NewRecord
+from reconciler.backends.providers.base import Observed, Provider, timestamp
 from reconciler.backends.providers.plan_review import Rules
 from reconciler.errors import RegistryError
 from reconciler.models import Record
@@ -43,6 +41,7 @@ class StreamkapRegistry(Provider):
         state_only=("description", "tags"),
     )
     token_env = TOKEN_ENV
+    api_name = "Streamkap"
 
     # -- reading -------------------------------------------------------------------------
     def observe_all(self) -> list[Observed]:
@@ -92,21 +91,15 @@ class StreamkapRegistry(Provider):
         return body["result"], body.get("has_next") is True
 
     def _observed(self, doc: Any) -> Observed:
-        try:
-            created = doc.get("created_timestamp")
+        with self._reading("reading sources", "a source"):
             return Observed(
                 id=str(doc["id"]),
                 name=str(doc.get("name") or ""),
                 type=str(doc["connector"]),
                 connection=dict(doc.get("config") or {}),
-                registered_at=datetime.fromisoformat(created) if created else None,
+                registered_at=timestamp(doc.get("created_timestamp")),
                 status=str(doc.get("connector_status") or "unknown"),
             )
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise RegistryError(
-                f"reading sources: {self.display_url} returned a source that does not fit the "
-                "Streamkap API"
-            ) from None
 
     def write_only(self, key: str) -> bool:
         return _SECRET.search(key) is not None
@@ -173,9 +166,5 @@ class StreamkapRegistry(Provider):
         }
 
 
-def open_streamkap(
-    url: str, *, writable: bool, options: ConnectOptions | None = None
-) -> StreamkapRegistry:
-    """`streamkap+https://HOST[:PORT][/PREFIX]`, bearer token from STREAMKAP_TOKEN."""
-    token = os.environ.get(TOKEN_ENV) or None
-    return StreamkapRegistry(url, writable=writable, token=token, options=options)
+# `streamkap+https://HOST[:PORT][/PREFIX]`, bearer token from STREAMKAP_TOKEN.
+open_streamkap = StreamkapRegistry.from_env

@@ -19,13 +19,10 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from reconciler import progress
+from reconciler.backends import base
 from reconciler.backends.base import (
     DEFAULT_LOCK_TIMEOUT_S,
     ConnectOptions,
-    NewRecord,
-    RecordDelete,
-    RecordReplace,
-    RecordUpdate,
     Registry,
     RunEntry,
     SharedState,
@@ -33,10 +30,15 @@ from reconciler.backends.base import (
     finished,
 )
 from reconciler.backends.remote.state_store import Intent, RemoteRecordState, StateStore
-from reconciler.backends.remote.transport import AmbiguousWrite, UnreadableAnswer
+from reconciler.backends.remote.transport import (
+    AmbiguousWrite,
+    HttpSettings,
+    RetryPolicy,
+    UnreadableAnswer,
+)
 from reconciler.errors import RegistryError
 from reconciler.models import Record
-from reconciler.redaction import redact_url
+from reconciler.redaction import REDACTOR, redact_url
 from reconciler.secret_refs import fingerprint, is_reference
 
 W = TypeVar("W")
@@ -97,9 +99,9 @@ def endpoint(
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 literal
     if port:
         host += f":{port}"
-    base = urlunsplit((transport, parts.netloc, path, "", ""))
+    base_url = urlunsplit((transport, parts.netloc, path, "", ""))
     key = urlunsplit((scheme, host, path, urlencode(sorted(query.items())), ""))
-    return Endpoint(base=base, key=key, query=query)
+    return Endpoint(base=base_url, key=key, query=query)
 
 
 def unmasked(connection: Mapping[str, Any], last: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -128,8 +130,9 @@ def last_value(last: Mapping[str, Any] | None, key: str) -> Any:
 
 
 class RemoteRegistry(Registry, SharedState):
-    """The Registry interface around an API; subclasses write `_update`, `_create`,
-    `_replace` and `_delete`, each one remote change plus its state."""
+    """The Registry interface around an API; subclasses write `_endpoint` and `_connect`
+    (the URLs they take, their API client) and `_update`, `_create`, `_replace` and
+    `_delete`, each one remote change plus its state."""
 
     updates_in_place = False
     # How the apply summary names what `_update` does ("adopted" where it only adopts).
@@ -138,8 +141,19 @@ class RemoteRegistry(Registry, SharedState):
     # API's tags); without one, a state store that knows nothing of the registry is blind.
     marks_owner: ClassVar[bool] = False
 
-    def __init__(self, key: str, *, writable: bool, options: ConnectOptions) -> None:
-        self.display_url = key
+    def __init__(
+        self,
+        url: str,
+        *,
+        writable: bool,
+        token: str | None,
+        options: ConnectOptions | None = None,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 16,
+    ) -> None:
+        options = options or ConnectOptions()
+        where = self._endpoint(url)
+        self.display_url = key = where.key
         self.writable = writable
         self._state = StateStore(options.state, key, writable=writable, keep_runs=options.keep_runs)
         # A state store on this machine's disk: it cannot lock out other machines' runs.
@@ -151,6 +165,18 @@ class RemoteRegistry(Registry, SharedState):
         self._held = 0
         # Casefolded names claimed from intents in this run, with their record ids.
         self._claimed: dict[str, str] = {}
+        if token:
+            REDACTOR.add(token)  # the last line of defence: no output ever shows it
+        self._connect(where, token, HttpSettings(options.http_timeout, retry, concurrency))
+
+    # -- what a subclass writes for its API ----------------------------------------------
+    def _endpoint(self, url: str) -> Endpoint:
+        """The registry URL taken apart (`endpoint`, with what this API's URLs look like)."""
+        raise NotImplementedError
+
+    def _connect(self, where: Endpoint, token: str | None, http: HttpSettings) -> None:
+        """Make the API's client (the state store is open by now)."""
+        raise NotImplementedError
 
     # -- state ---------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -269,7 +295,7 @@ class RemoteRegistry(Registry, SharedState):
         raise NotImplementedError
 
     @contextmanager
-    def _intended(self, new: NewRecord) -> Iterator[None]:
+    def _intended(self, new: base.NewRecord) -> Iterator[None]:
         """Around the call that creates `new`: its intent is committed first, and stays when
         the outcome is unknown (or the run dies before `remember`), so the next run can find
         the object. A create the server certainly refused leaves no intent."""
@@ -311,7 +337,7 @@ class RemoteRegistry(Registry, SharedState):
                 )
         return out
 
-    def _adopt_created(self, new: NewRecord, unreadable: UnreadableAnswer) -> None:
+    def _adopt_created(self, new: base.NewRecord, unreadable: UnreadableAnswer) -> None:
         """A create the server answered with something unreadable (HTML, garbage) may have
         created the object all the same. Look for it at once, as the next run would: the one
         unowned object with its name holding what was sent is claimed from the intent and
@@ -332,7 +358,7 @@ class RemoteRegistry(Registry, SharedState):
 
     def _delete_then_create(
         self,
-        replace: RecordReplace,
+        replace: base.RecordReplace,
         delete: Callable[[], None],
         *,
         noun: str,
@@ -353,16 +379,16 @@ class RemoteRegistry(Registry, SharedState):
                 f"reconcile again to {create} it"
             ) from None
 
-    def _update(self, update: RecordUpdate) -> None:
+    def _update(self, update: base.RecordUpdate) -> None:
         raise NotImplementedError
 
-    def _create(self, new: NewRecord) -> None:
+    def _create(self, new: base.NewRecord) -> None:
         raise NotImplementedError
 
-    def _replace(self, replace: RecordReplace) -> None:
+    def _replace(self, replace: base.RecordReplace) -> None:
         raise NotImplementedError
 
-    def _delete(self, gone: RecordDelete) -> None:
+    def _delete(self, gone: base.RecordDelete) -> None:
         raise NotImplementedError
 
 

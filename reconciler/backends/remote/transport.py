@@ -76,6 +76,15 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """How a client talks to its API: the timeout of a request, retries, parallel requests."""
+
+    timeout: float
+    retry: RetryPolicy | None = None
+    concurrency: int = 16
+
+
+@dataclass(frozen=True)
 class Credential:
     """The secret a registry is called with and where it came from, for 401/403 messages.
 
