@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,24 +30,14 @@ class _Table:
 
 
 def record_dict(record: LiveRecord) -> dict[str, Any]:
-    return {
-        "name": record.name,
-        "id": record.id,
-        "source_type": record.source_type,
-        "owner": record.owner,
-        "managed": record.managed,
-        "state": record.state,
-        "applied_at": _iso(record.applied_at),
-        "run_id": record.run_id,
-        "version": record.version,
-        "description": record.description,
-        "tags": list(record.tags),
-        "connection": record.connection,
-        "registered_by": record.registered_by,
-        "registered_at": _iso(record.registered_at),
-        "file": record.file,
-        "line": record.line,
-    }
+    """The record's fields in their declared order, times as ISO 8601, tags as a list."""
+    data = asdict(record)
+    data.update(
+        applied_at=_iso(record.applied_at),
+        registered_at=_iso(record.registered_at),
+        tags=list(record.tags),
+    )
+    return data
 
 
 def render_list(live: Live, fmt: str) -> str:
