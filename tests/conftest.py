@@ -7,6 +7,7 @@ suite at an existing server instead. Each test gets its own database.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -24,8 +25,18 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
+from reconciler.redaction import REDACTOR
 
 BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """The redactor is process-wide: what one test resolves (`name`, `null`...) must not mask
+    words in the next tests' messages, nor make a leak test pass by accident."""
+    saved = copy.deepcopy(REDACTOR.__dict__)
+    yield
+    REDACTOR.__dict__.update(saved)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ in its escaped forms, before it reaches stderr, `--report` or the run log.
 
 from __future__ import annotations
 
-import copy
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -22,16 +21,7 @@ from conftest import sql_exec
 from sources_api import SourcesApi
 
 from reconciler.cli import cli
-from reconciler.redaction import REDACTOR, Redactor
-
-
-@pytest.fixture(autouse=True)
-def _forget_secrets() -> Iterator[None]:
-    """The redactor is process-wide: what these tests resolve (`name`, `null`...) must not
-    mask words in the other tests' messages."""
-    saved = copy.deepcopy(REDACTOR.__dict__)
-    yield
-    REDACTOR.__dict__.update(saved)
+from reconciler.redaction import Redactor
 
 
 def _run(*args: str, secret: str, **env: str) -> Result:

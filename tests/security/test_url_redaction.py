@@ -7,9 +7,7 @@ format, error, saved plan, run report, metrics file, run log, history and import
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -21,16 +19,6 @@ from hypothesis import strategies as st
 
 from reconciler.cli import cli
 from reconciler.redaction import REDACTOR, is_sensitive_name, redact_locators, redact_url
-
-
-@pytest.fixture(autouse=True)
-def _forget_secrets() -> Iterator[None]:
-    """The redactor is process-wide: what these tests resolve (`name`, `null`...) must not
-    mask words in the other tests' messages."""
-    saved = copy.deepcopy(REDACTOR.__dict__)
-    yield
-    REDACTOR.__dict__.update(saved)
-
 
 USER_CANARY = "urlCanaryUser7c1e"
 QUERY_CANARY = "urlCanaryQuery93ab"
