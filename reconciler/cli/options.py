@@ -267,17 +267,17 @@ PROGRESS = click.option(
     help="Show progress on stderr.  [default: on a terminal only, never when CI is set]",
 )
 # For cron and CI: what a run leaves behind besides its output (see delivery.py).
+REPORT_HELP = (
+    "Write the run's JSON report to FILE, with exit code, duration and error; written even "
+    "when the run fails."
+)
+METRICS_HELP = (
+    "Write Prometheus metrics of the run to FILE (*.prom, for node_exporter's textfile "
+    "collector), atomically."
+)
 REPORT_OPTIONS: list[Callable[[F], F]] = [
-    file_option(
-        "--report",
-        help="Write the run's JSON report to FILE, with exit code, duration and error; written "
-        "even when the run fails.",
-    ),
-    file_option(
-        "--metrics-file",
-        help="Write Prometheus metrics of the run to FILE (*.prom, for node_exporter's textfile "
-        "collector), atomically.",
-    ),
+    file_option("--report", help=REPORT_HELP),
+    file_option("--metrics-file", help=METRICS_HELP),
     PROGRESS,
 ]
 NOTIFY = option(
