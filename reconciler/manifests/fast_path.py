@@ -29,7 +29,6 @@ both paths give the same documents, and that duplicates, tags and alias bombs ne
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import stat
@@ -180,14 +179,6 @@ def _segments(text: str) -> list[tuple[int, int]]:
     if _CONTENT.search(text, 0, starts[0]):
         segments.insert(0, (0, starts[0]))
     return segments
-
-
-def prepare() -> None:
-    """Import the parser and build the compiled validator now (before a fork: once for both)."""
-    import yaml_rs  # noqa: F401
-
-    with contextlib.suppress(Exception):  # is_valid() reports it: the exact path decides
-        _validator()
 
 
 def is_valid(data: Any) -> bool:
