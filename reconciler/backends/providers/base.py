@@ -37,14 +37,9 @@ from reconciler.backends.base import (
     RecordUpdate,
 )
 from reconciler.backends.providers.plan_review import RECONCILER_ONLY, Rules, matches, review
+from reconciler.backends.remote.endpoints import Endpoint, endpoint
 from reconciler.backends.remote.polling import Waiter, operation_timeout
-from reconciler.backends.remote.shell import (
-    Endpoint,
-    RemoteRegistry,
-    endpoint,
-    is_masked,
-    last_value,
-)
+from reconciler.backends.remote.shell import RemoteRegistry, is_masked, last_value
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.backends.remote.transport import Credential, HttpSettings, Transport
 from reconciler.errors import RegistryError, StaleRecordError

@@ -42,7 +42,8 @@ from reconciler.backends.providers.sources_api_client import (
     SourcesApi,
     SourceUnreachable,
 )
-from reconciler.backends.remote.shell import Endpoint, RemoteRegistry, endpoint, unmasked
+from reconciler.backends.remote.endpoints import Endpoint, endpoint
+from reconciler.backends.remote.shell import RemoteRegistry, unmasked
 from reconciler.backends.remote.state_store import RemoteRecordState
 from reconciler.backends.remote.transport import HttpSettings
 from reconciler.errors import RegistryError, StaleRecordError
