@@ -13,7 +13,6 @@ from reconciler.cli.settings import ENVVARS, default
 from reconciler.reporters import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
-Decorator = Callable[[F], F]
 
 
 def option(*decls: str, name: str, **attrs: Any) -> Callable[[F], F]:
