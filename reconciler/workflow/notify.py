@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.backends import open_registry
 from reconciler.backends.base import ConnectOptions
+from reconciler.backends.sql.shared import SqlRegistry
 from reconciler.errors import ReconcilerError
 from reconciler.redaction import REDACTOR, redact_url, url_secrets
 
@@ -178,13 +179,13 @@ class _Seen:
         except (ReconcilerError, OSError):  # unreachable: posted without memory
             return None
         sql = cls._sql(opened)
-        if not hasattr(sql, "_initialised") or not sql._initialised():
+        if not isinstance(sql, SqlRegistry) or not sql.initialised():
             opened.close()
             return None
         return cls(registry, connect, opened)
 
     def seen(self) -> set[str]:
-        rows = self._sql(self._opened)._read(
+        rows = self._sql(self._opened).read(
             "SELECT key FROM registry_meta WHERE key LIKE ?", (self.PREFIX + "%",)
         )
         return {str(r[0])[len(self.PREFIX) :] for r in rows}
@@ -194,14 +195,13 @@ class _Seen:
         writable = open_registry(self._registry, writable=True, options=self._connect)
         try:
             sql = self._sql(writable)
-            with sql._transaction() as cur:
-                cur.executemany(
-                    sql._sql(
+            with sql.transaction() as tx:
+                for digest in digests:
+                    tx.execute(
                         "INSERT INTO registry_meta (key, value) VALUES (?, ?) "
-                        "ON CONFLICT (key) DO NOTHING"
-                    ),
-                    [(self.PREFIX + d, now) for d in digests],
-                )
+                        "ON CONFLICT (key) DO NOTHING",
+                        (self.PREFIX + digest, now),
+                    )
         finally:
             writable.close()
 
