@@ -13,7 +13,11 @@ and the reconciler keeps no cache of any kind between runs. Scenarios, per size 
   update-1pct-apply  reconcile apply of those changes
   prune-1pct         reconcile apply --prune after 1 % of the manifests were deleted
 
-plus `reconcile --help` and `reconcile validate` of 10 files. When `terraform` is on PATH,
+plus `reconcile --help` and `reconcile validate` of 10 files, and per size the floor: a fresh
+Python process that only reads the N manifest files (what no plan can avoid). With
+postgres, `teams`: owner A applies 20,000 sources while owner B applies 5 to the same
+registry (B started once A holds its lock); the note says who finished first. 1M sources:
+`--sizes 1000000 --backends postgres --scenarios noop-plan`. When `terraform` is on PATH,
 the same run applies and plans 1,000 `terraform_data` resources (built in: nothing is
 downloaded) and prints the per-resource ratio. PostgreSQL comes from RECONCILER_BENCH_PG,
 else from a throwaway pgserver instance (the test dependency).
@@ -44,7 +48,18 @@ SCENARIOS = (
     "update-1pct-apply",
     "prune-1pct",
 )
-READ_ONLY = {"validate", "noop-plan", "update-1pct-plan", "help", "validate-10"}
+READ_ONLY = {"validate", "noop-plan", "update-1pct-plan", "help", "validate-10", "floor"}
+TEAM_A, TEAM_B = 20_000, 5
+# The floor: a fresh interpreter that reads every manifest file and does nothing else.
+FLOOR = (
+    "import os, sys\n"
+    "def walk(d):\n"
+    "    for e in os.scandir(d):\n"
+    "        if e.is_dir(): walk(e.path)\n"
+    "        else:\n"
+    "            with open(e.path, 'rb') as f: f.read()\n"
+    "walk(sys.argv[1])\n"
+)
 TYPES = ("postgres", "csv")
 TERRAFORM_N = 1000
 
@@ -149,6 +164,7 @@ class Bench:
         sources = tmp / f"sources-{size}-{backend}.d"
         write_manifests(sources, size)
         common = ["--registry", registry, "--sources-dir", str(sources)]
+        self.floor(size, backend, sources)
         if "validate" in scenarios:
             self.record("validate", size, backend, ["validate", "--sources-dir", str(sources)])
         self.record("apply-empty", size, backend, ["apply", *common])
@@ -169,6 +185,56 @@ class Bench:
                 ["apply", "--prune", "--max-deletes", str(gone), *common],
             )
         shutil.rmtree(sources)
+
+    def floor(self, size: int, backend: str, sources: Path) -> None:
+        runs = [
+            measure([sys.executable, "-c", FLOOR, str(sources)], self.env)
+            for _ in range(self.repeat)
+        ]
+        wall = statistics.median(r[0] for r in runs)
+        self.add(Row("floor", size, backend, wall, max(r[1] for r in runs)))
+
+    def teams(self, server_url: str, tmp: Path) -> None:
+        """Owner B applies 5 sources while owner A applies 20,000 to the same registry."""
+        import psycopg
+
+        registry = fresh_database(server_url)
+        a_dir, b_dir = tmp / "team-a.d", tmp / "team-b.d"
+        write_manifests(a_dir, TEAM_A)
+        write_manifests(b_dir, TEAM_B)
+        for path in b_dir.iterdir():  # other names than team A's
+            path.write_text(path.read_text().replace("name: source_", "name: team_b_source_"))
+        reconcile(["registry", "init", "--registry", registry], self.env)
+
+        def start(owner: str, sources: Path) -> tuple[subprocess.Popen[bytes], float]:
+            args = ["apply", "--owner", owner, "--registry", registry, "--sources-dir"]
+            command = [sys.executable, "-m", "reconciler", *args, str(sources)]
+            started = time.perf_counter()
+            return subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL), started
+
+        a, a_start = start("team-a", a_dir)
+        with psycopg.connect(registry, autocommit=True) as conn:
+            while a.poll() is None:  # until A holds its owner lock (objsubid 2: two keys)
+                held = conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND objsubid = 2"
+                ).fetchone()
+                if held and held[0]:
+                    break
+                time.sleep(0.005)
+        b, b_start = start("team-b", b_dir)
+        _, b_status, b_usage = os.wait4(b.pid, 0)
+        b_end = time.perf_counter()
+        _, a_status, a_usage = os.wait4(a.pid, 0)
+        a_end = time.perf_counter()
+        a.returncode = os.waitstatus_to_exitcode(a_status)
+        b.returncode = os.waitstatus_to_exitcode(b_status)
+        first = "B finished first" if b_end < a_end else "A finished first"
+        failed = a.returncode or b.returncode
+        codes = f", exit codes {a.returncode}/{b.returncode}" if failed else ""
+        a_rss, b_rss = a_usage.ru_maxrss / 1024, b_usage.ru_maxrss / 1024
+        self.add(Row("teams: owner A", TEAM_A, "postgres", a_end - a_start, a_rss, first + codes))
+        self.add(Row("teams: owner B", TEAM_B, "postgres", b_end - b_start, b_rss, first + codes))
 
     def terraform(self, tmp: Path) -> None:
         """1,000 terraform_data resources: apply from empty, then a no-op plan (with refresh)."""
@@ -244,6 +310,22 @@ def ratios(rows: list[Row]) -> list[str]:
     return lines
 
 
+def beside_floor(rows: list[Row]) -> list[str]:
+    """Each no-op plan beside the floor of the same size: how far from free it is."""
+    floors = {(r.n, r.backend): r.wall for r in rows if r.scenario == "floor"}
+    lines = [
+        f"| {r.n:,} | {r.backend} | {r.wall:.3f} | {floors[(r.n, r.backend)]:.3f} |"
+        for r in rows
+        if r.scenario == "noop-plan" and (r.n, r.backend) in floors
+    ]
+    if lines:
+        lines[:0] = [
+            "| N | backend | no-op plan (s) | floor: start Python, read the files (s) |",
+            "|---:|---|---:|---:|",
+        ]
+    return lines
+
+
 def table(rows: list[Row]) -> list[str]:
     out = ["| scenario | N | backend | wall (s) | peak RSS (MiB) |", "|---|---:|---|---:|---:|"]
     for r in rows:
@@ -260,7 +342,7 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated source counts")
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--scenarios", default=",".join((*SCENARIOS, "teams")))
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of read-only scenarios (median)"
     )
@@ -286,6 +368,9 @@ def main() -> None:
             shutil.rmtree(data, ignore_errors=True)
     print(f"\n# load average {os.getloadavg()[0]:.2f} at the end\n")
     print("\n".join(table(bench.rows)))
+    floor = beside_floor(bench.rows)
+    if floor:
+        print("\n" + "\n".join(floor))
     comparison = ratios(bench.rows)
     if comparison:
         print("\n" + "\n".join(comparison))
@@ -312,6 +397,8 @@ def run(
                     else fresh_database(pg or "")
                 )
                 bench.sources(size, backend, registry, work, scenarios)
+        if pg is not None and "teams" in scenarios:
+            bench.teams(pg, work)
         if shutil.which("terraform") and terraform:
             bench.terraform(work)
 

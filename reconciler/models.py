@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,10 +11,25 @@ from pydantic import BaseModel, ConfigDict, Field
 Action = Literal["create", "update", "replace", "delete", "noop"]
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 class Frozen(BaseModel):
     """The one base of every pydantic value: immutable, and no field it does not declare."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+
+def built(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
+    """cls.model_construct(**values) for values the planner made itself (every field given),
+    five times faster: a plan of 100,000 sources builds a million of these. tests check that
+    what comes out validates and compares equal to a validated model."""
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 class Column(Frozen):

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.backends.sql.rows import loads as _loads
 from reconciler.errors import ReconcilerError
 from reconciler.manifests.documents import (
     DesiredDocuments,
@@ -95,20 +94,6 @@ json_values = st.recursive(
     ),
     max_leaves=8,
 )
-
-
-@settings(max_examples=500, deadline=None)
-@given(json_values, st.sampled_from(["", " ", "\n", "x", "}", ","]))
-def test_json_columns_decode_as_json_loads(value: Any, tail: str) -> None:
-    for text in (json.dumps(value), json.dumps(value, indent=1), tail + json.dumps(value) + tail):
-        try:
-            expected: Any = json.loads(text)
-        except ValueError as exc:
-            with pytest.raises(type(exc)) as caught:
-                _loads(text)
-            assert str(caught.value) == str(exc)
-        else:
-            assert _loads(text) == expected
 
 
 def test_desired_document_is_computed_once_per_run_and_equal_to_a_fresh_one() -> None:

@@ -9,11 +9,11 @@ probing attribute names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pydantic is imported by the commands that read records, not by --help
     from reconciler.models import Plan, Record, Unreachable
@@ -32,6 +32,10 @@ class NewRecord:
     managed_by: str
     last_applied: dict[str, Any]
     fingerprints: dict[str, str] = field(default_factory=dict)
+    # What produced it (planning/fast_plan.py): the digest of its manifest document, and its
+    # secret references with their fingerprints (JSON). None: the next plan reads it whole.
+    digest: str | None = None
+    secret_refs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ class ConnectOptions:
     http_timeout: float = 10.0
     # Run-log retention: each recorded run prunes all but the newest N (0: keep every run).
     keep_runs: int = 1000
+    # Whose applies `locked()` serialises: a registry that can lock per owner (PostgreSQL)
+    # lets two owners apply at once; None is one lock for every writer.
+    lock_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,3 +288,63 @@ def snapshot_store(registry: Registry) -> SnapshotRegistry | None:
 def plan_review(registry: Registry) -> PlanReview | None:
     """The registry's per-field review of a plan, or None when planning alone decides."""
     return registry if isinstance(registry, PlanReview) else None
+
+
+class DigestRow(NamedTuple):
+    """What a plan needs of a record whose document it does not read (a tuple: 100,000 of
+    them are built per plan)."""
+
+    id: str
+    name: str
+    source_type: str
+    managed_by: str | None
+    version: int
+    # Both None unless the row was written by an apply that could vouch for them.
+    applied_version: int | None
+    digest: str | None
+    secret_refs: str | None
+
+    @property
+    def untouched(self) -> bool:
+        """Not written since the apply that stored its digest (the version trigger moves
+        `version` on any other UPDATE)."""
+        return self.digest is not None and self.applied_version == self.version
+
+
+@dataclass(frozen=True, slots=True)
+class Restamp:
+    """A record the full plan found in sync, with no digest yet (or an outdated one)."""
+
+    id: str
+    version: int
+    owner: str
+    digest: str
+    secret_refs: str | None
+
+
+@runtime_checkable
+class ContentDigests(Protocol):
+    """A registry that keeps, with each record, the digest of the manifest document it was
+    applied from and a row version the database moves on any outside write (SQL): a plan
+    then reads and diffs only what changed (planning/fast_plan.py)."""
+
+    def ready(self) -> bool:
+        """The registry exists and its schema is current (a plan may trust its digests)."""
+        ...
+
+    def digest_rows(self) -> list[DigestRow]:
+        """Every record, lightly (no JSON decoded), in one query."""
+        ...
+
+    def records_by_id(self, ids: Sequence[str]) -> Iterator[Record]:
+        """The whole records with these ids."""
+        ...
+
+    def restamp(self, stamps: Sequence[Restamp]) -> None:
+        """Store digests for records found in sync (each only at the version it was read)."""
+        ...
+
+
+def content_digests(registry: Registry) -> ContentDigests | None:
+    """The registry's digests, or None: every plan is computed in full."""
+    return registry if isinstance(registry, ContentDigests) else None

@@ -46,6 +46,9 @@ def run_options(s: Settings) -> Options:
         exclude=s.exclude,
         connect=s.connect,
         scope=scope(s),
+        # Content-addressed planning reads only what changed; --schema checks every source.
+        digests=not s.schema,
+        declared=not s.no_schema,
     )
 
 
@@ -65,7 +68,7 @@ def report(kind: str, s: Settings, outcome: Outcome, schema: SchemaReport | None
         sources_dir=s.sources_dir.as_posix(),
         plan=outcome.plan,
         result=outcome.result,
-        sources=len(selected(s, outcome.manifests)),
+        sources=len(selected(s, outcome.manifests)) if s.select or s.exclude else outcome.sources,
         schema=schema,
     )
 

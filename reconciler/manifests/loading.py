@@ -82,19 +82,33 @@ def load_scoped(
 ) -> Loaded:
     """`load_manifests` in an environment: variables resolved, other environments' manifests
     skipped (their names returned, so no run prunes their records)."""
+    check_directory(sources_dir)
+    return load_files(
+        sources_dir, manifest_files(sources_dir), allow_empty=allow_empty, scope=scope
+    )
+
+
+def load_files(
+    sources_dir: Path,
+    files: list[tuple[str, str]],
+    *,
+    allow_empty: bool = False,
+    scope: Scope | None = None,
+    track: bool = True,
+) -> Loaded:
+    """load_scoped of some of the directory's files (relative path, path to open):
+    content-addressed planning reads only the files whose documents it cannot vouch for
+    (and shows the progress of reading them all: `track` False)."""
     scope = scope or variables.load_scope(None, os.environ.get(variables.ENVIRONMENT_VAR))
     skipped: set[str] = set()
     manifests: list[Manifest] = []
     problems: list[Problem] = []
     names: list[_Name] = []
     claims: list[renames.Claim] = []
-    check_directory(sources_dir)
     prefix = (sources_dir / "_").as_posix()[:-1]  # what Path.as_posix() puts before a child
-    files = manifest_files(sources_dir)
     quick = _load_fast(files, prefix)
-    for (relative, opened), fast in zip(
-        progress.track(files, "Loading manifests"), quick, strict=True
-    ):
+    shown = progress.track(files, "Loading manifests") if track else files
+    for (relative, opened), fast in zip(shown, quick, strict=True):
         display = prefix + relative
         if fast is not None:
             manifests.extend(fast)

@@ -30,6 +30,7 @@ from reconciler.models import (
     Plan,
     Record,
     Unmanaged,
+    built,
 )
 
 
@@ -142,7 +143,7 @@ def plan(
         unmanaged=tuple(unmanaged),
         orphans=tuple(orphans),
         blocked=tuple(blocked),
-        guard=_guard_message(guard or PruneGuard(), deletes, owned),
+        guard=guard_message(guard or PruneGuard(), deletes, owned),
         force_conflicts=force_conflicts,
     )
 
@@ -177,7 +178,7 @@ def _memo(of: Callable[[Any], str] | None) -> Callable[[Any], str] | None:
     return memoized
 
 
-def _guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:
+def guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:
     if deletes == 0 or guard.force:
         return None
     if not guard.sources_present:
@@ -335,10 +336,11 @@ def _flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterable[FieldChange]:
         elif value not in (None, [], "") and _QUIET_DEFAULTS.get(path, ...) != value:
             # A create lists every field: for 100,000 sources a million of these, so they
             # share their path strings and their (never changed) set of fields given.
-            yield FieldChange.model_construct(_CREATED, path=sys.intern(path), old=None, new=value)
+            values = {"path": sys.intern(path), "old": None, "new": value, "sensitive": False}
+            yield built(FieldChange, values, _CREATED)
 
 
-_CREATED = {"path", "old", "new"}
+_CREATED = {"path", "old", "new"}  # shared: model_copy copies it before changing it
 
 
 def _field(record: Record, path: tuple[str, ...]) -> Any:

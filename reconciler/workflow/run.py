@@ -7,30 +7,23 @@ the same registry.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.actor import actor
 from reconciler.backends import open_registry, redact_url
-from reconciler.backends.base import (
-    DEFAULT_LOCK_TIMEOUT_S,
-    ConnectOptions,
-    Registry,
-    RunEntry,
-    plan_review,
-    shared_state,
-)
+from reconciler.backends.base import Registry, plan_review, shared_state
 from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
+from reconciler.manifests.digests import scan
 from reconciler.manifests.documents import DesiredDocuments
 from reconciler.manifests.loading import load_scoped
-from reconciler.manifests.variables import Scope
-from reconciler.models import ApplyResult, Manifest, Plan, Record
+from reconciler.models import Manifest, Plan, Record
 from reconciler.planning import selection
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, plan
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
+from reconciler.workflow import fast_run
 from reconciler.workflow.replace_guard import guard_replaces
+from reconciler.workflow.run_options import Options, Outcome
 from reconciler.workflow.saved_plans import (
     PlanOptions,
     SavedPlan,
@@ -45,38 +38,7 @@ from reconciler.workflow.saved_plans import (
 )
 from reconciler.workflow.writes import apply_plan
 
-
-@dataclass(frozen=True)
-class Options:
-    sources_dir: Path
-    registry: str
-    owner: str = "reconciler"
-    prune: bool = False
-    strict: bool = False
-    max_deletes: int = 10
-    force_deletes: bool = False
-    force_conflicts: bool = False
-    # Replace records whose lifecycle.prevent_destroy is set (a replace deletes).
-    force_replaces: bool = False
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
-    # --select / --exclude (planning/selection.py): the plan covers only these sources.
-    select: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    # Beyond the registry URL: the state store and timeout of an http(s) registry.
-    connect: ConnectOptions = field(default_factory=ConnectOptions)
-    # Variables and environment the manifests are resolved in (manifests/variables.py).
-    # None: RECONCILER_VAR_* and RECONCILER_ENVIRONMENT only.
-    scope: Scope | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    registry: str
-    manifests: list[Manifest]
-    plan: Plan
-    result: ApplyResult | None = None
-    # A dry-run against a registry that does not exist yet: every source will be created.
-    registry_missing: bool = False
+__all__ = ["Options", "Outcome", "apply", "dry_run", "save_plan"]
 
 
 @dataclass(frozen=True)
@@ -160,7 +122,12 @@ def dry_run(options: Options, *, must_exist: bool = False) -> Outcome:
     return _dry_run(options, must_exist=must_exist)[0]
 
 
-def _dry_run(options: Options, *, must_exist: bool = False) -> tuple[Outcome, bytes | None]:
+def _dry_run(
+    options: Options, *, must_exist: bool = False, fast_path: bool = True
+) -> tuple[Outcome, bytes | None]:
+    fast = fast_run.dry_run(options) if fast_path and not must_exist else None
+    if fast is not None:
+        return fast
     prepared = _prepare(options, dry_run=True)
     manifests = prepared.manifests
     registry = open_registry(options.registry, writable=False, options=options.connect)
@@ -178,7 +145,7 @@ def _dry_run(options: Options, *, must_exist: bool = False) -> tuple[Outcome, by
 def save_plan(options: Options, out: Path) -> Outcome:
     """The plan, saved to `out` and signed with the registry's key, unless apply would
     refuse it (saved_plans.refusal says why; the caller reports it)."""
-    outcome, key = _dry_run(options)
+    outcome, key = _dry_run(options, fast_path=False)  # saved: every manifest, every document
     if refusal(outcome.plan) is not None:
         return outcome
     saved = SavedPlan(
@@ -205,9 +172,15 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
         )
     if saved is not None:  # the plan is recomputed with the options it was made with
         options = replace(options, **saved.options.model_dump())
+    elif fast_run.enabled(options):
+        fast = fast_run.apply(options)
+        if fast is not None:
+            return fast
+    # Digests of the documents as they are before loading (a file edited meanwhile gets none).
+    files = scan(options.sources_dir, track=False) if fast_run.enabled(options) else None
     prepared = _prepare(options, dry_run=False)
     manifests, secrets = prepared.manifests, prepared.secrets
-    registry = open_registry(options.registry, writable=True, options=options.connect)
+    registry = open_registry(options.registry, writable=True, options=fast_run.per_owner(options))
     started = datetime.now(UTC)
     try:
         registry_was_new = registry.fingerprint_key() is None
@@ -235,22 +208,12 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
                     records=records,
                     force_conflicts=options.force_conflicts,
                     started_at=started,
+                    stamp=fast_run.digests_for(registry, computed, manifests, secrets, files),
                 )
         except LockTimeout:
             raise  # logging it would need the lock we could not get
         except ReconcilerError as exc:
-            # The failed transaction rolled back; the run log gets its own.
-            registry.record_run(
-                RunEntry(
-                    id=str(uuid.uuid4()),
-                    owner=options.owner,
-                    actor=actor(),
-                    started_at=started,
-                    finished_at=datetime.now(UTC),
-                    outcome="failed",
-                    message=str(exc),  # scrubbed where the run log is written
-                )
-            )
+            fast_run.log_failure(registry, options, started, exc)
             raise
         return Outcome(registry.display_url, manifests, computed, result)
     finally:

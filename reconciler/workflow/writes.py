@@ -7,7 +7,7 @@ disagree with what an apply does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +28,12 @@ def build_writes(
     records: Sequence[Record] = (),
     *,
     force_conflicts: bool = False,
+    stamp: Callable[[base.NewRecord], base.NewRecord] | None = None,
 ) -> tuple[base.Writes, list[str]]:
-    """The backend writes for a plan, and the names refused because of a conflict."""
+    """The backend writes for a plan, and the names refused because of a conflict.
+
+    `stamp` adds what content-addressed planning stores with a record (planning/fast_plan.py).
+    """
     if plan.blocked:
         reasons = "; ".join(f"{b.name}: {b.reason}" for b in plan.blocked)
         raise PlanBlocked(f"cannot apply: {reasons}. Nothing was written.")
@@ -42,12 +46,15 @@ def build_writes(
         if change.conflicts and not force_conflicts:
             refused.append(change.name)
         elif change.action == "create":
-            writes.creates.append(_new_record(change, str(uuid.uuid4()), plan.owner, secrets, key))
+            record = _new_record(change, str(uuid.uuid4()), plan.owner, secrets, key)
+            writes.creates.append(stamp(record) if stamp else record)
         elif change.action == "update":
             assert change.record_id is not None and change.version is not None
             record = _new_record(change, change.record_id, plan.owner, secrets, key)
             if change.keep:
                 record = _keep_live(record, live.get(change.record_id), change.keep)
+            elif stamp:
+                record = stamp(record)
             writes.updates.append(
                 base.RecordUpdate(
                     record=record, expected_version=change.version, expected_owner=plan.owner
@@ -58,6 +65,8 @@ def build_writes(
             record = _new_record(change, str(uuid.uuid4()), plan.owner, secrets, key)
             if change.keep:
                 record = _keep_live(record, live.get(change.record_id), change.keep)
+            elif stamp:
+                record = stamp(record)
             writes.replaces.append(
                 base.RecordReplace(
                     record=record,
@@ -87,6 +96,7 @@ def apply_plan(
     records: Sequence[Record] = (),
     force_conflicts: bool = False,
     started_at: datetime | None = None,
+    stamp: Callable[[base.NewRecord], base.NewRecord] | None = None,
 ) -> ApplyResult:
     """Apply all of the plan or none of it, logging the run with it.
 
@@ -96,7 +106,12 @@ def apply_plan(
     """
     secrets = secrets or ResolvedSecrets()
     writes, refused = build_writes(
-        plan, secrets, registry.fingerprint_key(), records, force_conflicts=force_conflicts
+        plan,
+        secrets,
+        registry.fingerprint_key(),
+        records,
+        force_conflicts=force_conflicts,
+        stamp=stamp,
     )
     run = RunEntry(
         id=str(uuid.uuid4()),

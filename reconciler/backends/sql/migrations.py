@@ -118,6 +118,16 @@ def migrations(types: dict[str, str]) -> list[list[str]]:
             "DROP TABLE schema_snapshots",
             "ALTER TABLE schema_snapshots_by_registry RENAME TO schema_snapshots",
         ],
+        [
+            # Content-addressed planning (planning/fast_plan.py): the digest of the manifest
+            # document a row was applied from, the secret references it was applied with
+            # (and their fingerprints), and the row's version right after that write. A row
+            # whose version still equals applied_version was not touched since (the trigger
+            # above moves version on any other UPDATE), so an unchanged document needs no diff.
+            "ALTER TABLE sources ADD COLUMN source_digest TEXT",
+            "ALTER TABLE sources ADD COLUMN secret_refs TEXT",
+            "ALTER TABLE sources ADD COLUMN applied_version INTEGER",
+        ],
     ]
 
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from json.scanner import make_scanner
 from typing import Any
 
 from reconciler.models import Record
 
+# The columns of a whole record, in the order _JSON and _TEXT index them.
+SOURCE_COLUMNS = (
+    "id, name, source_type, connection, description, tags, registered_by, registered_at, "
+    "status, managed_by, version, last_applied, fingerprints"
+)
 _TEXT = {1: "name", 2: "source_type", 4: "description", 6: "registered_by", 8: "status"}
 # column index: (name, expected JSON type, may be NULL)
 _JSON: dict[int, tuple[str, type[dict[str, Any]] | type[list[Any]], bool]] = {
@@ -89,24 +93,31 @@ def diagnose(row: tuple[Any, ...], unjson: Callable[[Any], Any]) -> str:
     return "; ".join(problems) or "it does not fit the record model"
 
 
+def decode(row: tuple[Any, ...], unjson: Callable[[Any], Any]) -> Record:
+    """A row of SOURCE_COLUMNS as a record (any misfit raises: see unreadable_record)."""
+    return Record(
+        id=str(row[0]),
+        name=row[1],
+        source_type=row[2],
+        connection=unjson(row[3]),
+        description=row[4],
+        tags=tags(unjson(row[5])),
+        registered_by=row[6],
+        registered_at=as_time(row[7]),
+        status=row[8],
+        managed_by=row[9],
+        version=row[10],
+        last_applied=unjson(row[11]) if row[11] is not None else None,
+        fingerprints=unjson(row[12]) if row[12] is not None else {},
+    )
+
+
 def as_time(value: Any) -> datetime:
     """A timestamp column: a datetime from PostgreSQL, ISO text from SQLite."""
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-# What json.loads runs, without its three Python frames (typeshed types it as a class).
-_SCAN: Any = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-
-
 def loads(text: str | bytes) -> Any:
-    """json.loads(text) of a JSON column: four of these per record make a noticeable share
-    of a big plan."""
-    if isinstance(text, str):
-        try:
-            value, end = _SCAN(text, 0)
-        except (StopIteration, ValueError):
-            pass  # json.loads raises the error
-        else:
-            if end == len(text):
-                return value
+    """A JSON column. (A hand-rolled scanner saved 2 % of a full plan; since content-addressed
+    planning decodes only the rows it cannot vouch for, json.loads it is.)"""
     return json.loads(text)

@@ -27,8 +27,9 @@ from reconciler.backends.base import (
     Writes,
     finished,
 )
+from reconciler.backends.sql.content_digests import ContentDigestsMixin
 from reconciler.backends.sql.migrations import migrations
-from reconciler.backends.sql.rows import as_time, loads, tags, unreadable_record
+from reconciler.backends.sql.rows import SOURCE_COLUMNS, as_time, decode, loads, unreadable_record
 from reconciler.backends.sql.run_log import RunLogMixin, insert_run
 from reconciler.backends.sql.snapshots import SnapshotsMixin
 from reconciler.errors import RegistryError, StaleRecordError
@@ -37,19 +38,12 @@ from reconciler.models import Record
 
 RecordChange = RecordUpdate | RecordReplace | RecordDelete
 
-# Columns of `sources`, in the order every SELECT returns them.
-SOURCE_COLUMNS = (
-    "id, name, source_type, connection, description, tags, registered_by, registered_at, "
-    "status, managed_by, version, last_applied, fingerprints"
-)
-
-
 # Every update and delete names the row by id, the version it was planned from and the
 # owner it must have: a row that moved, or belongs to someone else, is not touched.
 _THIS_ROW = "id = ? AND version = ? AND managed_by IS NOT DISTINCT FROM ?"
 
 
-class SqlRegistry(SnapshotsMixin, RunLogMixin, Registry, SnapshotStore, ABC):
+class SqlRegistry(SnapshotsMixin, RunLogMixin, ContentDigestsMixin, Registry, SnapshotStore, ABC):
     """A registry in SQL tables; subclasses provide the dialect."""
 
     display_url: str
@@ -230,7 +224,8 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, Registry, SnapshotStore, ABC):
                     self._sql(
                         "UPDATE sources SET name = ?, source_type = ?, connection = ?, "
                         "description = ?, tags = ?, managed_by = ?, last_applied = ?, "
-                        "fingerprints = ?, updated_at = ?, version = version + 1 "
+                        "fingerprints = ?, source_digest = ?, secret_refs = ?, updated_at = ?, "
+                        "version = version + 1, applied_version = version + 1 "
                         f"WHERE {_THIS_ROW}"
                     ),
                     [
@@ -272,13 +267,14 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, Registry, SnapshotStore, ABC):
                 [(owner, u.record.id, u.record.name.casefold()) for u in writes.updates],
             )
         if applied:
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO applied_sources (owner, name_key, record_id, applied_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (owner, name_key) DO UPDATE SET "
-                    "record_id = excluded.record_id, applied_at = excluded.applied_at"
-                ),
+            self._insert_rows(
+                cur,
+                "applied_sources",
+                "owner, name_key, record_id, applied_at",
                 [(owner, r.name.casefold(), r.id, now) for r in applied],
+                "ON CONFLICT (owner, name_key) DO UPDATE SET "
+                "record_id = excluded.record_id, applied_at = excluded.applied_at",
+                ("TEXT", "TEXT", "TEXT", self.types["time"]),
             )
         if writes.deletes:
             cur.executemany(
@@ -289,14 +285,13 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, Registry, SnapshotStore, ABC):
     # -- helpers -------------------------------------------------------------------------
     def _insert(self, cur: Any, creates: list[NewRecord], actor: str, now: datetime) -> None:
         try:
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO sources (id, name, source_type, connection, description, tags, "
-                    "managed_by, last_applied, fingerprints, registered_by, registered_at, "
-                    "updated_at, status, version) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 1)"
-                ),
-                [(*self._values(r), actor, now, now) for r in creates],
+            self._insert_rows(
+                cur,
+                "sources",
+                "id, name, source_type, connection, description, tags, managed_by, "
+                "last_applied, fingerprints, source_digest, secret_refs, registered_by, "
+                "registered_at, updated_at, status, version, applied_version",
+                [(*self._values(r), actor, now, now, "active", 1, 1) for r in creates],
             )
         except Exception as exc:
             if self._is_unique_violation(exc):
@@ -305,6 +300,20 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, Registry, SnapshotStore, ABC):
                     "nothing was written, run again to see the new plan"
                 ) from None
             raise
+
+    def _insert_rows(
+        self,
+        cur: Any,
+        table: str,
+        columns: str,
+        rows: Sequence[tuple[Any, ...]],
+        tail: str = "",
+        types: tuple[str, ...] = (),
+    ) -> None:
+        """INSERT INTO table (columns) VALUES each row, then `tail` (ON CONFLICT ...; then
+        the columns' `types` are given). A dialect may send them in bulk."""
+        marks = ", ".join("?" * len(rows[0])) if rows else ""
+        cur.executemany(self._sql(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {tail}"), rows)
 
     def _values(self, r: NewRecord) -> tuple[Any, ...]:
         return (
@@ -317,6 +326,8 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, Registry, SnapshotStore, ABC):
             r.managed_by,
             self._json(r.last_applied),
             self._json(r.fingerprints),
+            r.digest,
+            r.secret_refs,
         )
 
     def _delete(
@@ -346,26 +357,9 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, Registry, SnapshotStore, ABC):
 
     def _record(self, row: tuple[Any, ...]) -> Record:
         try:
-            return self._decode(row)
+            return decode(row, self._unjson)
         except Exception:  # written by another tool: listed as unreadable, never touched
             return unreadable_record(row, self._unjson)
-
-    def _decode(self, row: tuple[Any, ...]) -> Record:
-        return Record(
-            id=str(row[0]),
-            name=row[1],
-            source_type=row[2],
-            connection=self._unjson(row[3]),
-            description=row[4],
-            tags=tags(self._unjson(row[5])),
-            registered_by=row[6],
-            registered_at=as_time(row[7]),
-            status=row[8],
-            managed_by=row[9],
-            version=row[10],
-            last_applied=self._unjson(row[11]) if row[11] is not None else None,
-            fingerprints=self._unjson(row[12]) if row[12] is not None else {},
-        )
 
 
 class Statements:

@@ -105,6 +105,9 @@ class SqliteRegistry(SqlRegistry):
         except sqlite3.Error as exc:
             raise RegistryError(f"cannot read registry {self.display_url}: {exc}") from None
 
+    def _present(self) -> bool:
+        return self._conn is not None or self.path.exists()
+
     def _initialised(self) -> bool:
         return bool(
             self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sources'")
