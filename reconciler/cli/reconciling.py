@@ -95,13 +95,17 @@ def _schema_check(s: Settings, manifests: list[Manifest], *, record: bool) -> Sc
     unless --no-schema; --schema checks every source. A plan without --schema does no
     network work beyond the registry.
     """
-    from reconciler.tableschema.check import NoSnapshots, check_registry, declared
-
+    if not s.schema and (not record or s.no_schema):
+        return None  # before any import: the check loads the database driver
     manifests = selected(s, manifests)
     if not s.schema:
-        manifests = declared(manifests) if record and not s.no_schema else []
+        from reconciler.tableschema.report import declared
+
+        manifests = declared(manifests)
         if not manifests:
             return None
+    from reconciler.tableschema.check import NoSnapshots, check_registry
+
     try:
         _, found = check_registry(
             manifests, s.registry, schema_options(s, record=record), connect=s.connect

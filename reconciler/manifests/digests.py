@@ -66,9 +66,10 @@ class FileDigests(NamedTuple):
     schema: bool = True
 
 
-def scan(sources_dir: Path, *, track: bool = True) -> list[FileDigests]:
+def scan(sources_dir: Path, *, track: bool = True, schema: bool = True) -> list[FileDigests]:
     """Every manifest file of the directory (the loader's discovery), each cut and hashed
-    (shown as loading them; `track` False when the loader reads them all next)."""
+    (shown as loading them; `track` False when the loader reads them all next); `schema`
+    False: no file is searched for a schema contract (all are marked as may-declare)."""
     check_directory(sources_dir)  # the loader's discovery: same files, same order
     prefix = (sources_dir / "_").as_posix()[:-1]
     salt = _salt()
@@ -77,8 +78,8 @@ def scan(sources_dir: Path, *, track: bool = True) -> list[FileDigests]:
     for relative, opened in progress.track(found, "Loading manifests") if track else found:
         data, seen = _read(opened)
         segments = None if data is None or _OUT_OF_REACH.search(data) else _cut(data, salt)
-        schema = data is None or _SCHEMA.search(data) is not None
-        out.append(FileDigests(prefix + relative, relative, opened, segments, seen, schema))
+        declares = not schema or data is None or _SCHEMA.search(data) is not None
+        out.append(FileDigests(prefix + relative, relative, opened, segments, seen, declares))
     return out
 
 

@@ -21,10 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from reconciler.errors import ReconcilerError
-from reconciler.manifests.yaml_lines import dotted
 from reconciler.secret_refs import VARIABLE
 
 ENV_PREFIX = "RECONCILER_VAR_"
@@ -69,6 +66,8 @@ def load_scope(
 
 
 def _read_var_file(path: Path) -> dict[str, Any]:
+    import yaml  # only with --var-file: a no-op plan does not import the YAML parser
+
     where = path.as_posix()
     try:
         if path.stat().st_size > MAX_VAR_FILE:
@@ -128,7 +127,7 @@ def resolve(
             problems.append(
                 Misuse(
                     path,
-                    f"{dotted(path)}: a secret field cannot use ${{var:...}} (variables are "
+                    f"{_dotted(path)}: a secret field cannot use ${{var:...}} (variables are "
                     "shown in plans); use ${env:...} or ${file:...}",
                 )
             )
@@ -140,13 +139,13 @@ def resolve(
 
     def _value(name: str, path: Path_, original: str) -> Any:
         if not VARIABLE.fullmatch(name):
-            problems.append(Misuse(path, f"{dotted(path)}: invalid variable name '{name}'"))
+            problems.append(Misuse(path, f"{_dotted(path)}: invalid variable name '{name}'"))
             return original
         if name not in scope.values:
             problems.append(
                 Misuse(
                     path,
-                    f"{dotted(path)}: variable '{name}' is not set (in --var-file or "
+                    f"{_dotted(path)}: variable '{name}' is not set (in --var-file or "
                     f"{ENV_PREFIX}{name})",
                 )
             )
@@ -175,3 +174,9 @@ def _has_reference(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_reference(v) for v in value)
     return False
+
+
+def _dotted(path: Any) -> str:
+    from reconciler.manifests.yaml_lines import dotted  # with the YAML parser
+
+    return dotted(path)

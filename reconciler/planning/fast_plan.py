@@ -27,7 +27,6 @@ from reconciler.manifests import digests as docdigests
 from reconciler.manifests.digests import FileDigests, Segment
 from reconciler.manifests.documents import DesiredDocuments
 from reconciler.manifests.json_schemas import connection_specs
-from reconciler.manifests.loading import load_files
 from reconciler.manifests.variables import Scope
 from reconciler.models import Change, Manifest, Plan, Record, built
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, guard_message, plan
@@ -71,7 +70,7 @@ def fast_plan(
     key = registry.fingerprint_key()
     if key is None:
         return None  # no registry yet: everything is a create, nothing to skip
-    files = docdigests.scan(sources_dir)
+    files = docdigests.scan(sources_dir, schema=request.declared)
     rows = digests.digest_rows()
     vouched = _vouched(rows, request.owner)
     unchanged = _unchanged_files(files, vouched, declared=request.declared)
@@ -93,18 +92,23 @@ def fast_plan(
                 break
     claimed = {vouched[s.digest].id for i in unchanged for s in files[i].segments or ()}
     changed_files = [(f.relative, f.opened) for i, f in enumerate(files) if i not in unchanged]
-    try:
-        loaded = load_files(
-            sources_dir, changed_files, allow_empty=True, scope=request.scope, track=False
-        )
-    except InvalidManifests:
-        return None
-    manifests = loaded.manifests
+    manifests: list[Manifest] = []
+    skipped: frozenset[str] = frozenset()
+    if changed_files:
+        from reconciler.manifests.loading import load_files  # yaml and the parsers: only now
+
+        try:
+            loaded = load_files(
+                sources_dir, changed_files, allow_empty=True, scope=request.scope, track=False
+            )
+        except InvalidManifests:
+            return None
+        manifests, skipped = loaded.manifests, loaded.skipped
     kept = [vouched[s.digest].name for i in unchanged for s in files[i].segments or ()]
     names = kept + [m.name for m in manifests]
     if len({n.casefold() for n in names}) != len(names):
         return None  # duplicate names: the loader reports them with every place
-    if not _apart(kept, manifests, loaded.skipped):
+    if not _apart(kept, manifests, skipped):
         return None
     documents = DesiredDocuments()
     try:
@@ -117,7 +121,7 @@ def fast_plan(
         if len(others) * 4 < len(rows)
         else [r for r in registry.list_records() if r.id not in claimed]
     )
-    records = _in_scope(records, loaded.skipped, request.owner)
+    records = _in_scope(records, skipped, request.owner)
     partial = plan(
         manifests,
         records,
@@ -130,7 +134,7 @@ def fast_plan(
         documents=documents,
     )
     owned = sum(
-        1 for r in rows if r.managed_by == request.owner and r.name.casefold() not in loaded.skipped
+        1 for r in rows if r.managed_by == request.owner and r.name.casefold() not in skipped
     )
     deletes = partial.count("delete")
     guard = PruneGuard(request.max_deletes, request.force_deletes, sources_present=bool(names))

@@ -64,19 +64,35 @@ def escape_strings(obj: T, escape: Callable[[str], str]) -> T:
     return _walk(obj, escape)  # type: ignore[no-any-return]
 
 
+_PLAIN = frozenset({type(None), int, float, bool})
+_IS_MODEL: dict[type, bool] = {}  # pydantic models, by class (not imported for --help)
+
+
 def _walk(obj: Any, escape: Callable[[str], str]) -> Any:
-    if isinstance(obj, str):
+    cls = obj.__class__
+    if cls is str:
         out = escape(obj)
         return obj if out == obj else out
-    if obj is None or isinstance(obj, int | float | bool):
+    if cls in _PLAIN:
         return obj
-    if hasattr(type(obj), "model_fields"):  # a pydantic model (not imported for --help)
-        changed = {}
-        for name in type(obj).model_fields:
-            value = getattr(obj, name)
-            new = _walk(value, escape)
-            if new is not value:
-                changed[name] = new
+    is_model = _IS_MODEL.get(cls)
+    if is_model is None:
+        is_model = _IS_MODEL[cls] = hasattr(cls, "model_fields") and not isinstance(obj, type)
+    if is_model:  # a report holds 10,000s of these: the common fields inline
+        changed: dict[str, Any] = {}
+        for name, value in obj.__dict__.items():  # its fields (extra ones are forbidden)
+            kind = value.__class__
+            if kind is str:
+                new = escape(value)
+                if new == value:
+                    continue
+            elif kind in _PLAIN or (kind is tuple and not value):
+                continue
+            else:
+                new = _walk(value, escape)
+                if new is value:
+                    continue
+            changed[name] = new
         return obj.model_copy(update=changed) if changed else obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         updates = {}

@@ -50,7 +50,14 @@ from reconciler.tableschema.introspection import (
     introspect_csv,
     introspect_postgres,
 )
-from reconciler.tableschema.report import Against, SchemaFinding, SchemaReport, SourceSchema, Status
+from reconciler.tableschema.report import (
+    Against,
+    SchemaFinding,
+    SchemaReport,
+    SourceSchema,
+    Status,
+    declared,
+)
 from reconciler.tableschema.through_registry import observe_through
 
 __all__ = [
@@ -172,12 +179,6 @@ def check(
 
 class NoSnapshots(ReconcilerError):
     """The registry has no way to read a source's live schema (a provider registry)."""
-
-
-def declared(manifests: Sequence[Manifest]) -> list[Manifest]:
-    """The sources an apply checks by default: those that declare `columns` or set
-    `schema_policy` (a default policy on a source without a contract asks for nothing)."""
-    return [m for m in manifests if m.columns is not None or "schema_policy" in m.model_fields_set]
 
 
 def select(manifests: Sequence[Manifest], options: SchemaOptions) -> list[Manifest]:

@@ -6,11 +6,12 @@ report without the machinery that produced it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
 from reconciler.errors import EXIT_BREAKING_SCHEMA, EXIT_CHANGES, EXIT_ERROR, EXIT_OK
-from reconciler.models import Frozen
+from reconciler.models import Frozen, Manifest
 from reconciler.tableschema.classification import Perspective, SchemaChange
 
 Against = Literal["contract", "snapshot", "source"]
@@ -84,3 +85,9 @@ class SchemaReport(Frozen):
         if self.unreachable:
             return EXIT_ERROR
         return EXIT_CHANGES if detailed and self.pending else EXIT_OK
+
+
+def declared(manifests: Sequence[Manifest]) -> list[Manifest]:
+    """The sources an apply checks by default: those that declare `columns` or set
+    `schema_policy` (a default policy on a source without a contract asks for nothing)."""
+    return [m for m in manifests if m.columns is not None or "schema_policy" in m.model_fields_set]

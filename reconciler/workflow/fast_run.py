@@ -99,7 +99,8 @@ def dry_run(options: Options) -> tuple[Outcome, bytes | None] | None:
     except ReconcilerError:
         return None
     try:
-        fast = _fast(options, registry, strict=options.strict)
+        # A plan's schema check runs only with --schema, which plans in full.
+        fast = _fast(replace(options, declared=False), registry, strict=options.strict)
         if fast is None:
             return None
         outcome = Outcome(registry.display_url, fast.manifests, fast.plan, count=fast.sources)

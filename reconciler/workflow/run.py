@@ -16,7 +16,6 @@ from reconciler.backends.base import Registry, plan_review, shared_state
 from reconciler.errors import LockTimeout, ReconcilerError, RegistryMissing
 from reconciler.manifests.digests import scan
 from reconciler.manifests.documents import DesiredDocuments
-from reconciler.manifests.loading import load_scoped
 from reconciler.models import Manifest, Plan, Record
 from reconciler.planning import selection
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, plan
@@ -53,6 +52,8 @@ class _Prepared:
 
 
 def _prepare(options: Options, *, dry_run: bool) -> _Prepared:
+    from reconciler.manifests.loading import load_scoped  # not on a no-op's digest path
+
     loaded = load_scoped(options.sources_dir, allow_empty=options.prune, scope=options.scope)
     manifests = loaded.manifests
     documents = DesiredDocuments()
