@@ -56,6 +56,9 @@ def paths(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         ),
         ({"a": (1, 2), "b": 1}, {"a": (1, 3), "b": 1}, ["a"]),
         ({"a": {"b": {"c": None}}}, {"a": {"b": {"c": ""}}}, ["a.b.c"]),
+        ({"c": {"port": 1}, "d": "x"}, {"c": {"port": 1.0}, "d": "y"}, ["c.port", "d"]),
+        ({"tags": [1], "d": "x"}, {"tags": [1.0], "d": "y"}, ["d", "tags"]),
+        ({"c": {"a": 1}, "d": "x"}, {"c": "a", "d": "x"}, ["c"]),
     ],
 )
 def test_field_diff_paths(old: dict[str, Any], new: dict[str, Any], expected: list[str]) -> None:
@@ -64,8 +67,9 @@ def test_field_diff_paths(old: dict[str, Any], new: dict[str, Any], expected: li
     assert paths(old, new) == expected
 
 
-def test_deepdiff_is_imported_only_when_documents_differ() -> None:
-    """Its import takes a tenth of a second: a plan with nothing to change never pays it."""
+def test_deepdiff_is_imported_only_when_mappings_differ() -> None:
+    """Its import takes a tenth of a second: a plan with nothing to change, or changing only
+    top-level scalars and lists (a description, tags), never pays it."""
     code = (
         "import sys\n"
         "from reconciler.models import Manifest\n"
@@ -75,14 +79,54 @@ def test_deepdiff_is_imported_only_when_documents_differ() -> None:
         "doc = desired_document(m)\n"
         "assert diff_fields(doc, dict(doc)) == ()\n"
         "plan([m], [], owner='o')\n"
+        "diff_fields(doc, {**doc, 'description': 'x', 'tags': ['t']})\n"
         "print('deepdiff' in sys.modules)\n"
-        "diff_fields(doc, {**doc, 'description': 'x'})\n"
+        "diff_fields(doc, {**doc, 'connection': {'file_path': '/y'}})\n"
         "print('deepdiff' in sys.modules)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["False", "True"]
+
+
+json_leaves = (
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-2, 2) | st.text(max_size=3)
+)
+values = st.recursive(
+    json_leaves,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["x", "y", "z"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+documents = st.dictionaries(st.sampled_from(["a", "b", "c", "tags"]), values, max_size=4)
+# Pairs with the same fields, as canonical documents always are: the shortcut's case.
+same_fields = st.lists(st.sampled_from(["a", "b", "c", "tags"]), unique=True).flatmap(
+    lambda keys: st.tuples(
+        st.fixed_dictionaries({k: values for k in keys}),
+        st.fixed_dictionaries({k: values for k in keys}),
+    )
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.tuples(documents, documents) | same_fields)
+def test_field_diff_paths_are_deepdiffs(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """The top-level shortcut gives exactly the paths DeepDiff gives on the whole documents."""
+    from deepdiff import DeepDiff
+
+    from reconciler.manifests.field_diff import changed_paths
+
+    old, new = pair
+    expected = set()
+    for levels in DeepDiff(old, new, view="tree").values():
+        for level in levels:
+            path = level.path(output_format="list")
+            cut = next((i for i, p in enumerate(path) if isinstance(p, int)), len(path))
+            expected.add(tuple(path[:cut]))
+    assert changed_paths(old, new) == expected
 
 
 json_values = st.recursive(

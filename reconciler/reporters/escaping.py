@@ -38,6 +38,8 @@ def _visible_char(match: re.Match[str]) -> str:
 
 def visible(text: str) -> str:
     """`text` with every control character and bidi override shown as `\\x1b`, `\\u202e`."""
+    if text.isascii() and text.isprintable():  # most strings: nothing _UNSAFE can match
+        return text
     return _UNSAFE.sub(_visible_char, text)
 
 
@@ -58,17 +60,21 @@ def terminal(text: str) -> str:
     return visible(_scrubbed(text))
 
 
-def escape_strings(obj: T, escape: Callable[[str], str]) -> T:
+def escape_strings(
+    obj: T, escape: Callable[[str], str], *, unshown: frozenset[str] = frozenset()
+) -> T:
     """A copy of `obj` (models, dataclasses, containers) with `escape` applied to every
-    string in it; unchanged parts are returned as they are, so a clean report costs no copy."""
-    return _walk(obj, escape)  # type: ignore[no-any-return]
+    string in it; unchanged parts are returned as they are, so a clean report costs no copy.
+    Model fields named in `unshown` are left as they are: the caller never shows them (a
+    change's canonical `document`, 100,000 mappings in a big plan)."""
+    return _walk(obj, escape, unshown)  # type: ignore[no-any-return]
 
 
 _PLAIN = frozenset({type(None), int, float, bool})
 _IS_MODEL: dict[type, bool] = {}  # pydantic models, by class (not imported for --help)
 
 
-def _walk(obj: Any, escape: Callable[[str], str]) -> Any:
+def _walk(obj: Any, escape: Callable[[str], str], unshown: frozenset[str]) -> Any:
     cls = obj.__class__
     if cls is str:
         out = escape(obj)
@@ -86,10 +92,10 @@ def _walk(obj: Any, escape: Callable[[str], str]) -> Any:
                 new = escape(value)
                 if new == value:
                     continue
-            elif kind in _PLAIN or (kind is tuple and not value):
+            elif kind in _PLAIN or (kind is tuple and not value) or name in unshown:
                 continue
             else:
-                new = _walk(value, escape)
+                new = _walk(value, escape, unshown)
                 if new is value:
                     continue
             changed[name] = new
@@ -100,22 +106,35 @@ def _walk(obj: Any, escape: Callable[[str], str]) -> Any:
             if not f.init:
                 continue
             value = getattr(obj, f.name)
-            new = _walk(value, escape)
+            new = _walk(value, escape, unshown)
             if new is not value:
                 updates[f.name] = new
         return dataclasses.replace(obj, **updates) if updates else obj
     if isinstance(obj, list | tuple):
-        items = [_walk(v, escape) for v in obj]
-        if all(a is b for a, b in zip(items, obj, strict=True)):
+        items = []
+        same = True
+        for value in obj:
+            kind = value.__class__
+            if kind is str:
+                new = escape(value)
+                if new == value:
+                    new = value
+            elif kind in _PLAIN:
+                new = value
+            else:
+                new = _walk(value, escape, unshown)
+            same = same and new is value
+            items.append(new)
+        if same:
             return obj
-        return type(obj)(items) if isinstance(obj, list) else tuple(items)
+        return items if isinstance(obj, list) else tuple(items)
     if isinstance(obj, dict):
-        pairs = [(_walk(k, escape), _walk(v, escape)) for k, v in obj.items()]
+        pairs = [(_walk(k, escape, unshown), _walk(v, escape, unshown)) for k, v in obj.items()]
         if all(k is a and v is b for (k, v), (a, b) in zip(pairs, obj.items(), strict=True)):
             return obj
         return dict(pairs)
     if isinstance(obj, frozenset | set):
-        walked = {_walk(v, escape) for v in obj}
+        walked = {_walk(v, escape, unshown) for v in obj}
         return type(obj)(walked)
     return obj
 

@@ -41,7 +41,11 @@ class Report:
 
 def show(value: Any) -> str:
     """A value as a reviewer reads it in a diff: strings quoted, lists and maps as JSON."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _SHOW(value)
+
+
+# json.dumps with options builds an encoder per call: a plan of 10,000 creates shows 80,000.
+_SHOW = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
 def summary_line(plan: Plan) -> str:

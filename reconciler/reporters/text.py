@@ -32,8 +32,9 @@ def _render(report: Report, *, color: bool = False) -> str:
         return click.style(text, fg=fg, bold=bold) if color else text
 
     # Every string from a manifest or a registry, with control characters shown escaped:
-    # the only escape sequences on the terminal are this renderer's colours.
-    report = escape_strings(report, visible)
+    # the only escape sequences on the terminal are this renderer's colours. A change's
+    # canonical document is never shown here (its fields are), so it is not walked.
+    report = escape_strings(report, visible, unshown=frozenset({"document"}))
     if report.problems:
         count = len(report.problems)
         found = [str(p) for p in report.problems]
