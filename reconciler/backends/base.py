@@ -45,6 +45,8 @@ class RecordUpdate:
     # The owner the row must have (None: unmanaged, being adopted); a SQL registry checks it
     # in the statement, so a write never touches another owner's row.
     expected_owner: str | None
+    # The name the record had before this update (a rename through previous_names).
+    renamed_from: str | None = None
 
 
 @dataclass(frozen=True)

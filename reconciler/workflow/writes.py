@@ -57,7 +57,12 @@ def build_writes(
                 record = stamp(record)
             writes.updates.append(
                 base.RecordUpdate(
-                    record=record, expected_version=change.version, expected_owner=plan.owner
+                    record=record,
+                    expected_version=change.version,
+                    expected_owner=plan.owner,
+                    renamed_from=next(
+                        (str(f.old) for f in change.fields if f.path == "name"), None
+                    ),
                 )
             )
         elif change.action == "replace":

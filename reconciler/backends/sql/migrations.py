@@ -127,10 +127,6 @@ def migrations(types: dict[str, str]) -> list[list[str]]:
             "ALTER TABLE sources ADD COLUMN source_digest TEXT",
             "ALTER TABLE sources ADD COLUMN secret_refs TEXT",
             "ALTER TABLE sources ADD COLUMN applied_version INTEGER",
-            # A rename forgets the old name's row by record id (shared.apply): without this
-            # index, each update scanned every row of its owner (1,000 updates of 100,000
-            # sources: 20 s).
-            "CREATE INDEX applied_sources_record ON applied_sources (record_id)",
         ],
     ]
 

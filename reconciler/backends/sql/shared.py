@@ -258,13 +258,18 @@ class SqlRegistry(SnapshotsMixin, RunLogMixin, ContentDigestsMixin, Registry, Sn
             *(u.record for u in writes.updates),
             *(r.record for r in writes.replaces),
         ]
-        if writes.updates:  # a renamed record: its old name is not one this owner applied
+        # A renamed record: its old name is not one this owner applied (one key lookup each).
+        renamed = [
+            (owner, u.renamed_from.casefold(), u.record.id)
+            for u in writes.updates
+            if u.renamed_from is not None and u.renamed_from.casefold() != u.record.name.casefold()
+        ]
+        if renamed:
             cur.executemany(
                 self._sql(
-                    "DELETE FROM applied_sources WHERE owner = ? AND record_id = ? "
-                    "AND name_key <> ?"
+                    "DELETE FROM applied_sources WHERE owner = ? AND name_key = ? AND record_id = ?"
                 ),
-                [(owner, u.record.id, u.record.name.casefold()) for u in writes.updates],
+                renamed,
             )
         if applied:
             self._insert_rows(
