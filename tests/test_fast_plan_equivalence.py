@@ -442,3 +442,47 @@ def test_models_the_planner_builds_equal_validated_ones(tmp_path: Path) -> None:
         )
         assert built_change == validated
         assert built_change.sensitive is False
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_row_cannot_make_the_plan_resolve_references_its_document_does_not_name(
+    backend: str, pg_server_url: str, tmp_path: Path
+) -> None:
+    """secret_refs comes from whoever can write the table. A row rewritten to name another
+    file (and carry that file's fingerprint, computed with the registry's key) with its
+    versions kept consistent would otherwise have the plan read that file and confirm its
+    content by skipping the source; the plan resolves only references written in the
+    document, so that source is read the full way instead."""
+    import json
+
+    from reconciler.backends import open_registry
+    from reconciler.backends.base import ConnectOptions
+    from reconciler.secret_refs import fingerprint
+
+    private = tmp_path / "private.txt"
+    private.write_text("hunter2")
+    with _restored(), _registry(backend, pg_server_url) as registry:
+        world = World(Path(tempfile.mkdtemp(prefix="fastplan-src-")) / "sources.d", registry)
+        try:
+            world.sources = {"alpha": Source(), "beta": Source(kind="pg")}
+            play(world, ("apply", 0, False))
+            opened = open_registry(registry, writable=False, options=ConnectOptions())
+            try:
+                key = opened.fingerprint_key()
+            finally:
+                opened.close()
+            assert key is not None
+            hostile = json.dumps(
+                {"connection.password": [f"${{file:{private}}}", fingerprint(key, "hunter2")]}
+            )
+            sql_exec(
+                registry,
+                "UPDATE sources SET secret_refs = ?, version = version + 1, "
+                "applied_version = version + 1 WHERE name = 'beta'",
+                (hostile,),
+            )
+            fast = fast_run.dry_run(world.options(prune=False))
+            assert fast is not None
+            assert [m.name for m in fast[0].manifests] == ["beta"]  # read, not vouched for
+        finally:
+            shutil.rmtree(world.root.parent, ignore_errors=True)

@@ -39,6 +39,8 @@ _DIRECTIVE = re.compile(rb"^%", re.MULTILINE)
 _OUT_OF_REACH = re.compile(rb"\$\{var:|environments|previous_names")
 # A file that may declare a schema contract: an apply's schema check must read it.
 _SCHEMA = re.compile(rb"columns|schema_policy")
+# Secret references as written (secret_refs.REFERENCE, anywhere in a document).
+_REFERENCES = re.compile(rb"\$\{(?:env|file):[^}]+\}")
 
 
 class Segment(NamedTuple):
@@ -50,6 +52,10 @@ class Segment(NamedTuple):
     end: int
     # No directive (`%TAG ...`) in the file: the document reads the same wherever it is.
     alone: bool
+    # The secret references written in the document: the only ones a plan may resolve for
+    # it (a registry row names its own, and must not make us open files or read variables
+    # the manifest does not name).
+    references: frozenset[bytes] = frozenset()
 
 
 class FileDigests(NamedTuple):
@@ -60,7 +66,7 @@ class FileDigests(NamedTuple):
     opened: str
     segments: tuple[Segment, ...] | None
     # (mtime_ns, size, inode) when read: an apply stores no digest for a file that was
-    # touched after (fast_plan.stamps).
+    # touched after (planning/stamping.stamps).
     stat: tuple[int, int, int] | None = None
     # It may declare `columns` or `schema_policy` (an apply's schema check reads it).
     schema: bool = True
@@ -127,7 +133,8 @@ def _cut(data: bytes | None, salt: bytes) -> tuple[Segment, ...] | None:
         hasher = _hasher(salt).copy()
         hasher.update(data)
         alone = b"%" not in data or _DIRECTIVE.search(data) is None
-        return (Segment(hasher.hexdigest(), line, 0, len(data), alone),)
+        written = frozenset(_REFERENCES.findall(data)) if b"${" in data else frozenset()
+        return (Segment(hasher.hexdigest(), line, 0, len(data), alone, written),)
     starts = [m.start() for m in _MARKER.finditer(data)]
     bounds = [0, len(data)] if not starts else [*starts, len(data)]
     pieces = [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
@@ -143,7 +150,8 @@ def _cut(data: bytes | None, salt: bytes) -> tuple[Segment, ...] | None:
             return None
         digest = hashlib.sha256(salt + data[start:end]).hexdigest()
         line = data.count(b"\n", 0, found.start()) + 1
-        out.append(Segment(digest, line, start, end, alone))
+        written = frozenset(_REFERENCES.findall(data, start, end))
+        out.append(Segment(digest, line, start, end, alone, written))
     return tuple(out)
 
 

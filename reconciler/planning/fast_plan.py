@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.backends.base import ContentDigests, DigestRow, NewRecord, Registry, Restamp
+from reconciler.backends.base import ContentDigests, DigestRow, Registry
 from reconciler.errors import InvalidManifests, SecretResolutionError
 from reconciler.manifests import digests as docdigests
 from reconciler.manifests.digests import FileDigests, Segment
 from reconciler.manifests.documents import DesiredDocuments
-from reconciler.manifests.json_schemas import connection_specs
 from reconciler.manifests.variables import Scope
 from reconciler.models import Change, Manifest, Plan, Record, built
 from reconciler.planning.plan import PruneGuard, SecretFingerprints, guard_message, plan
-from reconciler.secret_refs import ResolvedSecrets, fingerprint, is_reference, resolve, resolve_all
+from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve, resolve_all
 
 
 @dataclass(frozen=True)
@@ -77,11 +76,18 @@ def fast_plan(
     # Secrets of the documents that look unchanged: still the fingerprints applied?
     of = _memo(lambda value: fingerprint(key, value))
     verdicts: dict[str, bool | None] = {}  # by secret_refs: many sources share one secret
+    named: dict[str, frozenset[bytes] | None] = {}
     for index in sorted(unchanged):
         for segment in files[index].segments or ():
             row = vouched[segment.digest]
             if row.secret_refs is None:
                 continue
+            if row.secret_refs not in named:
+                named[row.secret_refs] = _references(row.secret_refs)
+            references = named[row.secret_refs]
+            if references is None or not references <= segment.references:
+                unchanged.discard(index)  # the row names what the document does not
+                break
             if row.secret_refs not in verdicts:
                 verdicts[row.secret_refs] = _secrets_unchanged(row, of)
             verdict = verdicts[row.secret_refs]
@@ -203,6 +209,17 @@ def _unchanged_files(
     }
 
 
+def _references(secret_refs: str) -> frozenset[bytes] | None:
+    """The references a row says it was applied with, None when it is not what an apply
+    wrote. Only those written in the document itself are resolved (a row comes from
+    whoever can write the table)."""
+    try:
+        refs = json.loads(secret_refs)
+        return frozenset(str(reference).encode() for reference, _ in refs.values())
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
 def _secrets_unchanged(row: DigestRow, of: Callable[[Any], str]) -> bool | None:
     """True when every reference resolves to the fingerprint it was applied with; False
     when one changed; None when one cannot be resolved now."""
@@ -279,112 +296,3 @@ def _memo(of: Callable[[Any], str]) -> Callable[[Any], str]:
         return found
 
     return memoized
-
-
-# -- what an apply stores ------------------------------------------------------------------
-
-_WRITES = ("create", "update", "replace")
-
-
-def stamps(
-    files: Sequence[FileDigests],
-    changes: Sequence[Change],
-    counts: Mapping[str, int],
-    *,
-    actions: tuple[str, ...] = _WRITES,
-) -> dict[str, str]:
-    """The digest to store with each record written, by casefolded name: only for documents
-    that the full plan would find in sync right after the write (see `eligible`) and that
-    mean the same wherever they are moved.
-
-    `files` were hashed before the manifests were loaded: a file touched since (its mtime,
-    size or inode moved, even if its content was changed back) gets no digest. `counts`:
-    how many manifests the loader read per file. A YAML document reads the same wherever it
-    is, unless a directive (`%TAG`) of its file applies to it; and the cut must find the
-    loader's documents (as many, `name:` on the line the loader gave).
-    """
-    where = {f.display: f for f in files}
-    unmoved: dict[str, bool] = {}
-    out: dict[str, str] = {}
-    for change in changes:
-        if change.action not in actions or change.document is None:
-            continue
-        f = where.get(change.file or "")
-        if f is None or not f.segments or counts.get(f.display) != len(f.segments):
-            continue
-        segment = next((s for s in f.segments if s.line == change.line), None)
-        if segment is None or not segment.alone or not eligible(change.document):
-            continue
-        if f.opened not in unmoved:  # touched since it was hashed (even if changed back)?
-            unmoved[f.opened] = f.stat is not None and docdigests.file_stat(f.opened) == f.stat
-        if unmoved[f.opened]:
-            out[change.name.casefold()] = segment.digest
-    return out
-
-
-def stamper(digests: Mapping[str, str]) -> Callable[[NewRecord], NewRecord]:
-    """What writes.apply_plan does to each record it writes: add its digest and references."""
-
-    def stamp(record: NewRecord) -> NewRecord:
-        digest = digests.get(record.name.casefold())
-        if digest is None:
-            return record
-        refs = secret_refs(record.last_applied, record.fingerprints)
-        return replace(record, digest=digest, secret_refs=refs)
-
-    return stamp
-
-
-def eligible(document: Mapping[str, Any]) -> bool:
-    """Whether a record written from this canonical document reads back as in sync: no
-    ignored fields (their live values are kept), no sensitive field written literally
-    (the live side shows it redacted)."""
-    if document["lifecycle"]["ignore_changes"]:
-        return False
-    spec = connection_specs().get(str(document["source_type"]))
-    sensitive = spec.sensitive_fields if spec else frozenset({"password"})
-    return not any(
-        key in sensitive and not is_reference(value)
-        for key, value in document["connection"].items()
-    )
-
-
-def secret_refs(document: Mapping[str, Any], fingerprints: Mapping[str, str]) -> str | None:
-    """The references of a document with the fingerprints they were applied with (JSON)."""
-    refs = {
-        f"connection.{key}": [value, fingerprints.get(f"connection.{key}")]
-        for key, value in document["connection"].items()
-        if is_reference(value)
-    }
-    return json.dumps(refs, sort_keys=True) if refs else None
-
-
-def restamps(
-    files: Sequence[FileDigests],
-    plan: Plan,
-    counts: Mapping[str, int],
-    fingerprints: Mapping[str, Mapping[str, str | None]],
-) -> list[Restamp]:
-    """Records the full plan found in sync, to be given the digest of their document (the
-    first apply after an upgrade or a new canonicalisation version). Only a plain no-op: no
-    drift (the next full plan would report it again), nothing unknown, nothing ignored."""
-    plain = [
-        c
-        for c in plan.changes
-        if c.action == "noop"
-        and c.document is not None
-        and c.record_id is not None
-        and c.version is not None
-        and not (c.drift or c.conflicts or c.unknown or c.keep)
-    ]
-    digests = stamps(files, plain, counts, actions=("noop",))
-    out: list[Restamp] = []
-    for change in plain:
-        digest = digests.get(change.name.casefold())
-        prints = fingerprints.get(change.name.casefold(), {})
-        if digest is None or any(v is None for v in prints.values()):
-            continue
-        assert change.document is not None and change.record_id and change.version is not None
-        refs = secret_refs(change.document, {k: v for k, v in prints.items() if v is not None})
-        out.append(Restamp(change.record_id, change.version, plan.owner, digest, refs))
-    return out

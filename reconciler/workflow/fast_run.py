@@ -23,7 +23,8 @@ from reconciler.backends.base import (
 from reconciler.errors import LockTimeout, ReconcilerError
 from reconciler.manifests.digests import FileDigests
 from reconciler.models import Manifest, Plan
-from reconciler.planning.fast_plan import FastPlan, Request, fast_plan, restamps, stamper, stamps
+from reconciler.planning.fast_plan import FastPlan, Request, fast_plan
+from reconciler.planning.stamping import restamps, stamper, stamps
 from reconciler.secret_refs import ResolvedSecrets
 from reconciler.workflow import run_options
 from reconciler.workflow.replace_guard import guard_replaces
