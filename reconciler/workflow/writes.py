@@ -40,24 +40,27 @@ def build_writes(
     if plan.guard:
         raise PlanBlocked(plan.guard + " Nothing was written.")
     live = {r.id: r for r in records}
+
+    def written(change: Change, record_id: str) -> base.NewRecord:
+        """The record to write: ignored fields keep their live values; otherwise it carries
+        what content-addressed planning stores."""
+        record = _new_record(change, record_id, plan.owner, secrets, key)
+        if change.keep:
+            return _keep_live(record, live.get(change.record_id or ""), change.keep)
+        return stamp(record) if stamp else record
+
     writes = base.Writes()
     refused: list[str] = []
     for change in plan.changes:
         if change.conflicts and not force_conflicts:
             refused.append(change.name)
         elif change.action == "create":
-            record = _new_record(change, str(uuid.uuid4()), plan.owner, secrets, key)
-            writes.creates.append(stamp(record) if stamp else record)
+            writes.creates.append(written(change, str(uuid.uuid4())))
         elif change.action == "update":
             assert change.record_id is not None and change.version is not None
-            record = _new_record(change, change.record_id, plan.owner, secrets, key)
-            if change.keep:
-                record = _keep_live(record, live.get(change.record_id), change.keep)
-            elif stamp:
-                record = stamp(record)
             writes.updates.append(
                 base.RecordUpdate(
-                    record=record,
+                    record=written(change, change.record_id),
                     expected_version=change.version,
                     expected_owner=plan.owner,
                     renamed_from=next(
@@ -67,14 +70,9 @@ def build_writes(
             )
         elif change.action == "replace":
             assert change.record_id is not None and change.version is not None
-            record = _new_record(change, str(uuid.uuid4()), plan.owner, secrets, key)
-            if change.keep:
-                record = _keep_live(record, live.get(change.record_id), change.keep)
-            elif stamp:
-                record = stamp(record)
             writes.replaces.append(
                 base.RecordReplace(
-                    record=record,
+                    record=written(change, str(uuid.uuid4())),
                     old_id=change.record_id,
                     expected_version=change.version,
                     expected_owner=plan.owner,
