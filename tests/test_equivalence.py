@@ -172,8 +172,8 @@ def test_fingerprints_are_computed_once_per_distinct_value() -> None:
         calls.append(value)
         return f"fp:{value!r}"
 
-    memo = planning._memo(of)
-    assert memo is not None and planning._memo(None) is None
+    memo = planning.memoized(of)
+    assert memo is not None and planning.memoized(None) is None
     assert [memo(v) for v in ("s", "s", 0.0, -0.0, 0.0, 1, True)] == [
         "fp:'s'",
         "fp:'s'",

@@ -28,7 +28,14 @@ from reconciler.manifests.digests import FileDigests, Segment
 from reconciler.manifests.documents import DesiredDocuments
 from reconciler.manifests.variables import Scope
 from reconciler.models import Change, Manifest, Plan, Record, built
-from reconciler.planning.plan import PruneGuard, SecretFingerprints, guard_message, plan
+from reconciler.planning.plan import (
+    PruneGuard,
+    SecretFingerprints,
+    guard_message,
+    in_scope,
+    memoized,
+    plan,
+)
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve, resolve_all
 
 
@@ -59,7 +66,6 @@ class FastPlan:
     records: list[Record]
     sources: int
     files: list[FileDigests]
-    documents: DesiredDocuments
 
 
 def fast_plan(
@@ -74,7 +80,7 @@ def fast_plan(
     vouched = _vouched(rows, request.owner)
     unchanged = _unchanged_files(files, vouched, declared=request.declared)
     # Secrets of the documents that look unchanged: still the fingerprints applied?
-    of = _memo(lambda value: fingerprint(key, value))
+    of = memoized(lambda value: fingerprint(key, value))
     verdicts: dict[str, bool | None] = {}  # by secret_refs: many sources share one secret
     named: dict[str, frozenset[bytes] | None] = {}
     for index in sorted(unchanged):
@@ -127,7 +133,7 @@ def fast_plan(
         if len(others) * 4 < len(rows)
         else [r for r in registry.list_records() if r.id not in claimed]
     )
-    records = _in_scope(records, skipped, request.owner)
+    records = in_scope(records, skipped, request.owner)
     partial = plan(
         manifests,
         records,
@@ -155,7 +161,7 @@ def fast_plan(
         guard=guard_message(guard, deletes, owned),
         force_conflicts=request.force_conflicts,
     )
-    return FastPlan(full, manifests, secrets, records, len(names), files, documents)
+    return FastPlan(full, manifests, secrets, records, len(names), files)
 
 
 def _apart(kept: Sequence[str], loaded: Sequence[Manifest], skipped: frozenset[str]) -> bool:
@@ -167,13 +173,6 @@ def _apart(kept: Sequence[str], loaded: Sequence[Manifest], skipped: frozenset[s
     if skipped & current:
         return False
     return not any(p.casefold() in current for m in loaded for p in (m.previous_names or ()))
-
-
-def _in_scope(records: list[Record], skipped: frozenset[str], owner: str) -> list[Record]:
-    """As the full path: this owner's records of other environments' manifests are left out."""
-    if not skipped:
-        return records
-    return [r for r in records if not (r.managed_by == owner and r.name.casefold() in skipped)]
 
 
 def _vouched(rows: Sequence[DigestRow], owner: str) -> dict[str, DigestRow]:
@@ -283,16 +282,3 @@ def _noop(row: DigestRow, display: str, segment: Segment) -> Change:
 
 
 _ALL_FIELDS = set(Change.model_fields)  # shared: model_copy copies it before changing it
-
-
-def _memo(of: Callable[[Any], str]) -> Callable[[Any], str]:
-    seen: dict[tuple[type, str], str] = {}
-
-    def memoized(value: Any) -> str:
-        key = (type(value), repr(value))
-        found = seen.get(key)
-        if found is None:
-            seen[key] = found = of(value)
-        return found
-
-    return memoized

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from reconciler.manifests.documents import (
     DRIFTED_SECRET,
@@ -80,7 +80,7 @@ def plan(
     """
     documents = documents or DesiredDocuments()
     secrets = secrets or SecretFingerprints()
-    secrets = SecretFingerprints(secrets.desired, _memo(secrets.of))
+    secrets = SecretFingerprints(secrets.desired, memoized(secrets.of))
     known = known or {}
     records = list(records)
     live = {r.name.casefold(): r for r in records}
@@ -162,20 +162,32 @@ def _renamed(manifest: Manifest, live: dict[str, Record], current: set[str]) -> 
     return None
 
 
-def _memo(of: Callable[[Any], str] | None) -> Callable[[Any], str] | None:
+@overload
+def memoized(of: Callable[[Any], str]) -> Callable[[Any], str]: ...
+@overload
+def memoized(of: None) -> None: ...
+def memoized(of: Callable[[Any], str] | None) -> Callable[[Any], str] | None:
     """A fingerprint function that computes each distinct value's HMAC once per plan."""
     if of is None:
         return None
     seen: dict[tuple[type, str], str] = {}
 
-    def memoized(value: Any) -> str:
+    def once(value: Any) -> str:
         key = (type(value), repr(value))  # repr tells apart what == does not (0.0, -0.0)
         found = seen.get(key)
         if found is None:
             seen[key] = found = of(value)
         return found
 
-    return memoized
+    return once
+
+
+def in_scope(records: list[Record], skipped: frozenset[str], owner: str) -> list[Record]:
+    """The records a run may plan for: not this owner's records of manifests for other
+    environments (they are neither in sync nor orphans here, so --prune leaves them)."""
+    if not skipped:
+        return records
+    return [r for r in records if not (r.managed_by == owner and r.name.casefold() in skipped)]
 
 
 def guard_message(guard: PruneGuard, deletes: int, owned: int) -> str | None:

@@ -18,7 +18,7 @@ from reconciler.manifests.digests import scan
 from reconciler.manifests.documents import DesiredDocuments
 from reconciler.models import Manifest, Plan, Record
 from reconciler.planning import selection
-from reconciler.planning.plan import PruneGuard, SecretFingerprints, plan
+from reconciler.planning.plan import PruneGuard, SecretFingerprints, in_scope, plan
 from reconciler.secret_refs import ResolvedSecrets, fingerprint, resolve_all
 from reconciler.workflow import fast_run
 from reconciler.workflow.replace_guard import guard_replaces
@@ -69,7 +69,7 @@ def _plan(options: Options, registry: Registry, prepared: _Prepared) -> tuple[Pl
     state = shared_state(registry)
     if state is not None:
         state.refuse_blind(len(records))
-    records = _in_scope(records, skipped, options.owner)
+    records = in_scope(records, skipped, options.owner)
     fingerprints = SecretFingerprints(
         desired=secrets.fingerprints(key),
         of=(lambda value: fingerprint(key, value)) if key is not None else None,
@@ -105,14 +105,6 @@ def _plan(options: Options, registry: Registry, prepared: _Prepared) -> tuple[Pl
         computed = review.review_plan(computed)
     computed = guard_replaces(computed, records, force=options.force_replaces)
     return computed, records
-
-
-def _in_scope(records: list[Record], skipped: frozenset[str], owner: str) -> list[Record]:
-    """The records this run may plan for: not this owner's records of manifests for other
-    environments (they are neither in sync nor orphans here, so --prune leaves them)."""
-    if not skipped:
-        return records
-    return [r for r in records if not (r.managed_by == owner and r.name.casefold() in skipped)]
 
 
 def dry_run(options: Options, *, must_exist: bool = False) -> Outcome:
