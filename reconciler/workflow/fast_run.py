@@ -5,21 +5,13 @@ any doubt, returns None before writing, and the caller plans in full.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from reconciler.actor import actor
 from reconciler.backends import open_registry
-from reconciler.backends.base import (
-    ConnectOptions,
-    NewRecord,
-    Registry,
-    RunEntry,
-    content_digests,
-)
+from reconciler.backends.base import ContentDigests, NewRecord, Registry, content_digests
 from reconciler.errors import LockTimeout, ReconcilerError
 from reconciler.manifests.digests import FileDigests
 from reconciler.models import Manifest, Plan
@@ -29,30 +21,7 @@ from reconciler.secret_refs import ResolvedSecrets
 from reconciler.workflow import run_options
 from reconciler.workflow.replace_guard import guard_replaces
 from reconciler.workflow.run_options import Options, Outcome
-from reconciler.workflow.writes import apply_plan
-
-
-def log_failure(
-    registry: Registry, options: Options, started: datetime, exc: ReconcilerError
-) -> None:
-    """The failed transaction rolled back; the run log gets its own."""
-    registry.record_run(
-        RunEntry(
-            id=str(uuid.uuid4()),
-            owner=options.owner,
-            actor=actor(),
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            outcome="failed",
-            message=str(exc),  # scrubbed where the run log is written
-        )
-    )
-
-
-def per_owner(options: Options) -> ConnectOptions:
-    """An apply locks its owner only, where the registry can (PostgreSQL): teams applying
-    their own sources into one registry do not wait for each other."""
-    return replace(options.connect, lock_owner=options.owner)
+from reconciler.workflow.writes import apply_plan, record_failure
 
 
 def enabled(options: Options) -> bool:
@@ -67,11 +36,16 @@ def enabled(options: Options) -> bool:
     )
 
 
-def _fast(options: Options, registry: Registry, *, strict: bool) -> FastPlan | None:
-    """The content-addressed plan, or None: plan in full (which also raises any error)."""
+def _ready(registry: Registry) -> ContentDigests | None:
+    """The registry's digests when it exists and is migrated (else: plan in full)."""
     digests = content_digests(registry)
-    if digests is None or not digests.ready():
-        return None
+    return digests if digests is not None and digests.ready() else None
+
+
+def _fast(
+    options: Options, registry: Registry, digests: ContentDigests, *, strict: bool
+) -> FastPlan | None:
+    """The content-addressed plan, or None: plan in full (which also raises any error)."""
     request = Request(
         owner=options.owner,
         prune=options.prune,
@@ -100,8 +74,11 @@ def dry_run(options: Options) -> tuple[Outcome, bytes | None] | None:
     except ReconcilerError:
         return None
     try:
+        digests = _ready(registry)
+        if digests is None:
+            return None
         # A plan's schema check runs only with --schema, which plans in full.
-        fast = _fast(replace(options, declared=False), registry, strict=options.strict)
+        fast = _fast(replace(options, declared=False), registry, digests, strict=options.strict)
         if fast is None:
             return None
         outcome = Outcome(registry.display_url, fast.manifests, fast.plan, count=fast.sources)
@@ -114,17 +91,17 @@ def apply(options: Options) -> Outcome | None:
     """apply() through the content-addressed plan, on an existing, up-to-date SQL registry
     (anything else, or any doubt, returns None before writing: apply() then runs in full)."""
     try:
-        registry = open_registry(options.registry, writable=True, options=per_owner(options))
+        registry = open_registry(options.registry, writable=True, options=options.apply_connect)
     except ReconcilerError:
         return None
     started = datetime.now(UTC)
     try:
-        digests = content_digests(registry)
-        if digests is None or not digests.ready():
+        digests = _ready(registry)
+        if digests is None:
             return None
         try:
             with registry.locked(options.lock_timeout):
-                fast = _fast(options, registry, strict=True)
+                fast = _fast(options, registry, digests, strict=True)
                 if fast is None:
                     return None
                 result = apply_plan(
@@ -141,7 +118,7 @@ def apply(options: Options) -> Outcome | None:
         except LockTimeout:
             raise
         except ReconcilerError as exc:
-            log_failure(registry, options, started, exc)
+            record_failure(registry, options.owner, started, exc)
             raise
         return Outcome(registry.display_url, fast.manifests, fast.plan, result, count=fast.sources)
     finally:

@@ -35,7 +35,7 @@ from reconciler.workflow.saved_plans import (
     save,
     verify_mac,
 )
-from reconciler.workflow.writes import apply_plan
+from reconciler.workflow.writes import apply_plan, record_failure
 
 __all__ = ["Options", "Outcome", "apply", "dry_run", "save_plan"]
 
@@ -173,7 +173,7 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
     files = scan(options.sources_dir, track=False) if fast_run.enabled(options) else None
     prepared = _prepare(options, dry_run=False)
     manifests, secrets = prepared.manifests, prepared.secrets
-    registry = open_registry(options.registry, writable=True, options=fast_run.per_owner(options))
+    registry = open_registry(options.registry, writable=True, options=options.apply_connect)
     started = datetime.now(UTC)
     try:
         registry_was_new = registry.fingerprint_key() is None
@@ -206,7 +206,7 @@ def apply(options: Options, saved: SavedPlan | None = None) -> Outcome:
         except LockTimeout:
             raise  # logging it would need the lock we could not get
         except ReconcilerError as exc:
-            fast_run.log_failure(registry, options, started, exc)
+            record_failure(registry, options.owner, started, exc)
             raise
         return Outcome(registry.display_url, manifests, computed, result)
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler.backends.base import DEFAULT_LOCK_TIMEOUT_S, ConnectOptions
@@ -38,6 +38,12 @@ class Options:
     # The caller checks the schema of sources declaring `columns`/`schema_policy` (an
     # apply's loop): the fast path reads every file that may declare them.
     declared: bool = False
+
+    @property
+    def apply_connect(self) -> ConnectOptions:
+        """An apply locks its owner only, where the registry can (PostgreSQL): teams applying
+        their own sources into one registry do not wait for each other."""
+        return replace(self.connect, lock_owner=self.owner)
 
 
 @dataclass(frozen=True)

@@ -189,3 +189,18 @@ def _keep_live(record: base.NewRecord, live: Record | None, paths: Sequence[str]
         elif head == "tags":
             fields["tags"] = list(live.tags)
     return replace(record, **fields)
+
+
+def record_failure(registry: Registry, owner: str, started: datetime, exc: Exception) -> None:
+    """An apply that failed: its transaction rolled back, the run log gets its own entry."""
+    registry.record_run(
+        RunEntry(
+            id=str(uuid.uuid4()),
+            owner=owner,
+            actor=actor(),
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            outcome="failed",
+            message=str(exc),  # scrubbed where the run log is written
+        )
+    )
