@@ -81,21 +81,23 @@ def fast_plan(
     unchanged = _unchanged_files(files, vouched, declared=request.declared)
     # Secrets of the documents that look unchanged: still the fingerprints applied?
     of = memoized(lambda value: fingerprint(key, value))
-    verdicts: dict[str, bool | None] = {}  # by secret_refs: many sources share one secret
-    named: dict[str, frozenset[bytes] | None] = {}
+    # By secret_refs (many sources share one secret): what it names, and whether it still
+    # resolves to the fingerprints applied.
+    applied: dict[str, _Applied | None] = {}
+    verdicts: dict[str, bool | None] = {}
     for index in sorted(unchanged):
         for segment in files[index].segments or ():
             row = vouched[segment.digest]
             if row.secret_refs is None:
                 continue
-            if row.secret_refs not in named:
-                named[row.secret_refs] = _references(row.secret_refs)
-            references = named[row.secret_refs]
-            if references is None or not references <= segment.references:
-                unchanged.discard(index)  # the row names what the document does not
-                break
+            if row.secret_refs not in applied:
+                applied[row.secret_refs] = _applied(row.secret_refs)
+            refs = applied[row.secret_refs]
+            if refs is None or not refs.references <= segment.references:
+                unchanged.discard(index)  # not what an apply wrote, or names what the
+                break  # document does not: read the document the full way
             if row.secret_refs not in verdicts:
-                verdicts[row.secret_refs] = _secrets_unchanged(row, of)
+                verdicts[row.secret_refs] = _secrets_unchanged(refs, row.name, of)
             verdict = verdicts[row.secret_refs]
             if verdict is None and request.strict:
                 return None  # the full path names every missing secret at once
@@ -208,32 +210,34 @@ def _unchanged_files(
     }
 
 
-def _references(secret_refs: str) -> frozenset[bytes] | None:
+@dataclass(frozen=True)
+class _Applied:
+    """A row's secret_refs, parsed: by field, the reference and the fingerprint applied."""
+
+    fields: dict[str, tuple[Any, Any]]
+    references: frozenset[bytes]
+
+
+def _applied(secret_refs: str) -> _Applied | None:
     """The references a row says it was applied with, None when it is not what an apply
     wrote. Only those written in the document itself are resolved (a row comes from
     whoever can write the table)."""
     try:
-        refs = json.loads(secret_refs)
-        return frozenset(str(reference).encode() for reference, _ in refs.values())
+        fields = {str(path): (ref, fp) for path, (ref, fp) in json.loads(secret_refs).items()}
     except (ValueError, TypeError, AttributeError):
         return None
+    return _Applied(fields, frozenset(str(ref).encode() for ref, _ in fields.values()))
 
 
-def _secrets_unchanged(row: DigestRow, of: Callable[[Any], str]) -> bool | None:
+def _secrets_unchanged(refs: _Applied, source: str, of: Callable[[Any], str]) -> bool | None:
     """True when every reference resolves to the fingerprint it was applied with; False
     when one changed; None when one cannot be resolved now."""
-    if row.secret_refs is None:
-        return True
     try:
-        refs = json.loads(row.secret_refs)
-        for path, (reference, applied) in sorted(refs.items()):
-            value = resolve(reference, source=row.name, field=path)
-            if of(value) != applied:
+        for path, (reference, applied) in sorted(refs.fields.items()):
+            if of(resolve(reference, source=source, field=path)) != applied:
                 return False
     except SecretResolutionError:
         return None
-    except (ValueError, TypeError, AttributeError):
-        return False  # not what an apply wrote: plan it in full
     return True
 
 
