@@ -119,40 +119,40 @@ def _read(path: str) -> tuple[bytes | None, tuple[int, int, int] | None]:
     return data, (found.st_mtime_ns, found.st_size, found.st_ino)
 
 
-def _cut(data: bytes | None, salt: bytes) -> tuple[Segment, ...] | None:
-    if data is None or b"\r" in data:
+def _cut(data: bytes, salt: bytes) -> tuple[Segment, ...] | None:
+    if b"\r" in data:
         return None
+    alone = b"%" not in data or _DIRECTIVE.search(data) is None
     if b"---" not in data:  # one document (or none): most files
         if data.startswith(b"name:"):  # most of those: no search needed
-            line = 1
-        else:
-            found = _NAME.search(data)
-            if found is None:
-                return None if _CONTENT.search(data) else ()
-            line = data.count(b"\n", 0, found.start()) + 1
-        hasher = _hasher(salt).copy()
-        hasher.update(data)
-        alone = b"%" not in data or _DIRECTIVE.search(data) is None
-        written = frozenset(_REFERENCES.findall(data)) if b"${" in data else frozenset()
-        return (Segment(hasher.hexdigest(), line, 0, len(data), alone, written),)
+            return (_segment(data, 0, len(data), 0, alone, salt),)
+        found = _NAME.search(data)
+        if found is None:
+            return None if _CONTENT.search(data) else ()
+        return (_segment(data, 0, len(data), found.start(), alone, salt),)
     starts = [m.start() for m in _MARKER.finditer(data)]
     bounds = [0, len(data)] if not starts else [*starts, len(data)]
     pieces = [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
     if starts and starts[0] > 0:
         pieces.insert(0, (0, starts[0]))
     out: list[Segment] = []
-    alone = _DIRECTIVE.search(data) is None
     for start, end in pieces:
         if _CONTENT.search(data, start, end) is None:
             continue  # no content: no document (as on both loading paths)
         found = _NAME.search(data, start, end)
         if found is None:
             return None
-        digest = hashlib.sha256(salt + data[start:end]).hexdigest()
-        line = data.count(b"\n", 0, found.start()) + 1
-        written = frozenset(_REFERENCES.findall(data, start, end))
-        out.append(Segment(digest, line, start, end, alone, written))
+        out.append(_segment(data, start, end, found.start(), alone, salt))
     return tuple(out)
+
+
+def _segment(data: bytes, start: int, end: int, name: int, alone: bool, salt: bytes) -> Segment:
+    """The document data[start:end], whose top-level `name:` is at offset `name`."""
+    hasher = _hasher(salt).copy()
+    hasher.update(memoryview(data)[start:end])
+    line = data.count(b"\n", 0, name) + 1
+    written = frozenset(_REFERENCES.findall(data, start, end)) if b"${" in data else frozenset()
+    return Segment(hasher.hexdigest(), line, start, end, alone, written)
 
 
 @cache
