@@ -1,4 +1,5 @@
-"""Writing files safely: the one place that replaces an output file or creates a private one.
+"""Files safely: the one place that replaces an output file or creates a private one, and
+the one reader of input files that must be regular (manifests).
 
 An output path may be named by a workflow someone else edits; replacing it must not follow a
 symlink into another file, block on a FIFO or write to a device, and readers must see the
@@ -82,3 +83,33 @@ def create_private(path: Path) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+def read_regular(path: str | Path, limit: int | None = None) -> tuple[bytes, os.stat_result]:
+    """A regular file's bytes and its status when opened. Opened without blocking and checked
+    before reading, so a FIFO or device swapped in after discovery is an error, never a hang.
+    ValueError: not a regular file, or more than `limit` bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise ValueError("not a regular file")
+        if limit is not None and found.st_size > limit:
+            raise ValueError(f"larger than {limit} bytes")
+        data = os.read(fd, found.st_size + 1)  # one read for a file that did not grow
+        while len(data) > found.st_size and (limit is None or len(data) <= limit):
+            more = os.read(fd, 65_536)
+            if not more:
+                break
+            data += more
+    finally:
+        os.close(fd)
+    if limit is not None and len(data) > limit:
+        raise ValueError(f"larger than {limit} bytes")
+    return data, found
+
+
+def universal_newlines(data: bytes) -> str:
+    """UTF-8 text as `Path.read_text` gives it (\\r\\n and \\r read as \\n)."""
+    text = data.decode("utf-8")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text

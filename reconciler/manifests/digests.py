@@ -13,12 +13,12 @@ import hashlib
 import json
 import os
 import re
-import stat
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from reconciler import progress
+from reconciler.files import read_regular
 from reconciler.manifests.discovery import check_directory, manifest_files
 from reconciler.manifests.json_schemas import load_schemas
 
@@ -104,17 +104,10 @@ def _read(path: str) -> tuple[bytes | None, tuple[int, int, int] | None]:
     were loaded without error (valid UTF-8 among the rest), so decoding would prove nothing.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in must not hang
-        try:
-            found = os.fstat(fd)
-            if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_CHARS:
-                return None, None
-            data = os.read(fd, found.st_size + 1)  # one more: a file that grew meanwhile
-        finally:
-            os.close(fd)
-    except OSError:
+        data, found = read_regular(path, MAX_CHARS)
+    except (OSError, ValueError):
         return None, None
-    if len(data) != found.st_size:
+    if len(data) != found.st_size:  # changed while read
         return None, None
     return data, (found.st_mtime_ns, found.st_size, found.st_ino)
 

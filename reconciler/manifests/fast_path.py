@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from functools import cache
 from typing import Any
 
+from reconciler.files import read_regular, universal_newlines
 from reconciler.manifests.json_schemas import SOURCE_SCHEMA, load_schemas
 from reconciler.manifests.yaml_lines import Document
 
@@ -95,26 +95,10 @@ _NAME = re.compile(r"^name:", re.MULTILINE)
 def read_text(path: str) -> str | None:
     """The file as `Path.read_text(encoding="utf-8")` gives it, or None when that would fail
     or the file is too big for the fast path. Plain syscalls: twice as fast as open()."""
-    chunks: list[bytes] = []
-    size = 0
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in: no hang
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            while chunk := os.read(fd, 65_536):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > 4 * MAX_CHARS:
-                    return None
-        finally:
-            os.close(fd)
-        text = b"".join(chunks).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        return universal_newlines(read_regular(path, 4 * MAX_CHARS)[0])
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
-    if "\r" in text:  # read_text's universal newlines
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text
 
 
 def in_subset(text: str) -> bool:

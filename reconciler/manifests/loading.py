@@ -10,7 +10,6 @@ import difflib
 import json
 import os
 import re
-import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 
 from reconciler import progress
 from reconciler.errors import InvalidManifests, Problem, ReconcilerError
+from reconciler.files import read_regular, universal_newlines
 from reconciler.manifests import batches as fastscan
 from reconciler.manifests import fast_path as fastload
 from reconciler.manifests import renames, variables
@@ -188,11 +188,7 @@ def _read(path: Path, display: str) -> tuple[list[Document], list[Problem]]:
 def _read_regular(path: Path) -> str:
     """Path.read_text, for a regular file only: one swapped for a FIFO since discovery must
     not hang the run (opened without blocking, checked before reading)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with open(fd, encoding="utf-8") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
-        return handle.read()
+    return universal_newlines(read_regular(path)[0])
 
 
 def validate_document(doc: Document, display: str) -> tuple[Manifest | None, list[Problem]]:

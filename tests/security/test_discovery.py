@@ -179,10 +179,12 @@ def test_a_directory_without_sources_is_an_error(
 
 def test_a_fifo_swapped_in_after_discovery_does_not_hang_either_path(tmp_path: Path) -> None:
     from reconciler.manifests import fast_path
+    from reconciler.manifests.digests import _read as read_for_digest
     from reconciler.manifests.loading import _read
 
     os.mkfifo(tmp_path / "late.yaml")  # no writer: a blocking open or read waits forever
     assert fast_path.read_text(str(tmp_path / "late.yaml")) is None
+    assert read_for_digest(str(tmp_path / "late.yaml")) == (None, None)
     docs, problems = _read(tmp_path / "late.yaml", "sources.d/late.yaml")
     assert docs == []
     assert [str(p) for p in problems] == [
